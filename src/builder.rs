@@ -1,0 +1,412 @@
+//! The builder: every setting is checked here, once, and `build` returns a `Result`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::Algorithm;
+use crate::cache::TokenCache;
+use crate::clock::{Clock, SystemClock};
+use crate::cors::{Cors, CorsPolicy};
+use crate::error::{ConfigError, Rejection};
+use crate::identity::Verified;
+use crate::issuer::{Issuer, PreparedKeys};
+use crate::json::JsonLimits;
+use crate::jwks::fetch::{self, FetchLimits};
+use crate::jwks::remote::{RemoteJwks, RemoteSettings};
+use crate::layer::{JwtGuardLayer, Mode};
+use crate::reject::Challenges;
+use crate::replay::{MemoryReplayStore, ReplayStore};
+use crate::shared::Shared;
+use crate::token::TokenSource;
+use crate::verify::{Authority, Engine};
+
+/// The default budget of the verified-token cache: 32 MiB.
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Settings of the JWKS fetches, shared by every JWKS issuer of a layer.
+#[derive(Clone, Copy, Debug)]
+struct JwksOptions {
+    connect_timeout: Duration,
+    total_timeout: Duration,
+    max_body: usize,
+    default_ttl: Duration,
+    min_ttl: Duration,
+    max_ttl: Duration,
+    max_stale: Duration,
+}
+
+impl Default for JwksOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(5),
+            max_body: 256 * 1024,
+            default_ttl: Duration::from_secs(600),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(86_400),
+            max_stale: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// Builds a [`JwtGuard`]. See the [crate docs](crate) for an example.
+#[must_use]
+pub struct JwtGuardBuilder {
+    issuers: Vec<Issuer>,
+    sources: Vec<TokenSource>,
+    realm: String,
+    cors: Option<Cors>,
+    clock: Arc<dyn Clock>,
+    http_client: Option<reqwest::Client>,
+    jwks: JwksOptions,
+    token_cache: Option<u64>,
+    replay_store: Option<Arc<dyn ReplayStore>>,
+}
+
+impl fmt::Debug for JwtGuardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtGuardBuilder")
+            .field("issuers", &self.issuers)
+            .field("sources", &self.sources)
+            .field("realm", &self.realm)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for JwtGuardBuilder {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+            sources: vec![TokenSource::Header],
+            realm: "jwt-guard".to_owned(),
+            cors: None,
+            clock: Arc::new(SystemClock),
+            http_client: None,
+            jwks: JwksOptions::default(),
+            token_cache: Some(DEFAULT_TOKEN_CACHE_BYTES),
+            replay_store: None,
+        }
+    }
+}
+
+impl JwtGuardBuilder {
+    /// Adds an issuer. A token is verified against exactly one of them.
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Where tokens are taken from, in order (replacing the default, the `Authorization` header).
+    pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// The realm of every `WWW-Authenticate` challenge. Default `jwt-guard`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Answers CORS for browser callers. Without it no CORS headers are sent and every
+    /// preflight is refused.
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// The clock for claims, TTLs and cooldowns (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The HTTP client for JWKS fetches, for proxies or custom roots. Its redirect policy and
+    /// timeouts are the caller's responsibility; the default client has a 2 s connect timeout,
+    /// a 5 s total timeout and follows no redirect.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// JWKS fetch timeouts (default 2 s to connect, 5 s in all).
+    pub fn jwks_timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.jwks.connect_timeout = connect;
+        self.jwks.total_timeout = total;
+        self
+    }
+
+    /// The TTL of a key set without `Cache-Control: max-age` (default 10 min), and the bounds
+    /// any `max-age` is clamped to (default 1 min to 24 h).
+    pub fn jwks_ttl(mut self, default: Duration, min: Duration, max: Duration) -> Self {
+        self.jwks.default_ttl = default;
+        self.jwks.min_ttl = min;
+        self.jwks.max_ttl = max;
+        self
+    }
+
+    /// How long past its TTL a key set is still used while its endpoint fails (default 24 h).
+    pub fn jwks_max_stale(mut self, max_stale: Duration) -> Self {
+        self.jwks.max_stale = max_stale;
+        self
+    }
+
+    /// The budget of the verified-token cache in bytes (default 32 MiB).
+    pub fn token_cache_bytes(mut self, budget: u64) -> Self {
+        self.token_cache = Some(budget);
+        self
+    }
+
+    /// Turns the verified-token cache off: every request verifies its signature.
+    pub fn without_token_cache(mut self) -> Self {
+        self.token_cache = None;
+        self
+    }
+
+    /// The store for `jti`s of replay-protected issuers (default: a [`MemoryReplayStore`] of
+    /// 100,000 entries).
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Checks the whole configuration and builds the guard.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the key at fault, e.g. `issuers[0].secret`.
+    pub fn build(self) -> Result<JwtGuard, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::missing("issuers"));
+        }
+        if self.sources.is_empty() {
+            return Err(ConfigError::invalid("token.sources", "must name at least one source"));
+        }
+        let mut seen_sources = HashSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            if !seen_sources.insert(source) {
+                return Err(ConfigError::invalid(format!("token.sources[{i}]"), "listed twice"));
+            }
+        }
+        let challenges = Challenges::new(&self.realm)?;
+        let j = self.jwks;
+        if j.total_timeout.is_zero() || j.connect_timeout.is_zero() || j.connect_timeout > j.total_timeout {
+            return Err(ConfigError::invalid("jwks_timeouts", "must be non-zero, connect at most total"));
+        }
+        if j.min_ttl > j.max_ttl || j.default_ttl < j.min_ttl || j.default_ttl > j.max_ttl {
+            return Err(ConfigError::invalid("jwks_ttl", "default must lie within [min, max]"));
+        }
+
+        let mut prepared = Vec::with_capacity(self.issuers.len());
+        let mut names = HashSet::new();
+        let mut iss_values = HashSet::new();
+        for (i, issuer) in self.issuers.into_iter().enumerate() {
+            let prefix = format!("issuers[{i}]");
+            let issuer = issuer.prepare(format!("issuer{i}")).map_err(|e| e.within(&prefix))?;
+            if !names.insert(Arc::clone(&issuer.name)) {
+                return Err(ConfigError::invalid(format!("{prefix}.name"), "another issuer has this name"));
+            }
+            if let Some(iss) = &issuer.iss {
+                if !iss_values.insert(iss.clone()) {
+                    return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
+                }
+            }
+            prepared.push(issuer);
+        }
+        check_ambiguity(&prepared)?;
+
+        let client = match self.http_client {
+            Some(client) => client,
+            None => fetch::client(j.connect_timeout, j.total_timeout)
+                .map_err(|e| ConfigError::invalid("http_client", e))?,
+        };
+        let mut authorities = Vec::with_capacity(prepared.len());
+        let mut bound_origins = Vec::new();
+        for issuer in prepared {
+            bound_origins.extend(issuer.origins.iter().cloned());
+            bound_origins.extend(issuer.tenant_origins.values().flatten().cloned());
+            let remote = match &issuer.keys {
+                PreparedKeys::Remote(url) => Some(Arc::new(RemoteJwks::new(
+                    url.clone(),
+                    Arc::clone(&issuer.name),
+                    client.clone(),
+                    issuer.algorithms.clone(),
+                    RemoteSettings {
+                        default_ttl: j.default_ttl,
+                        min_ttl: j.min_ttl,
+                        max_ttl: j.max_ttl,
+                        max_stale: j.max_stale,
+                        cooldown: issuer.refresh_cooldown,
+                        limits: FetchLimits {
+                            max_body: j.max_body,
+                            total_timeout: j.total_timeout,
+                        },
+                    },
+                    Arc::clone(&self.clock),
+                ))),
+                PreparedKeys::Fixed(_) => None,
+            };
+            authorities.push(Authority { issuer, remote });
+        }
+        let cors = match self.cors {
+            Some(cors) => CorsPolicy::new(cors, &bound_origins).map_err(|e| e.within("cors"))?,
+            None => CorsPolicy::disabled(!bound_origins.is_empty()),
+        };
+        let engine = Engine {
+            authorities,
+            clock: self.clock,
+            json_limits: JsonLimits::DEFAULT,
+            replay: self
+                .replay_store
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+            cache: self.token_cache.map(TokenCache::new),
+        };
+        Ok(JwtGuard {
+            shared: Arc::new(Shared {
+                engine,
+                cors,
+                challenges,
+                sources: self.sources,
+            }),
+        })
+    }
+}
+
+/// Two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key, the
+/// other a JWKS) for the same algorithm could both claim a token: that cannot be resolved per
+/// request, so it is refused here. Two JWKS issuers are told apart by `kid`.
+fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), ConfigError> {
+    let open: Vec<(usize, &crate::issuer::PreparedIssuer)> = issuers
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.iss.is_none() && !i.is_symmetric())
+        .collect();
+    for (a, first) in &open {
+        for (b, second) in &open {
+            if b <= a {
+                continue;
+            }
+            let fixed = matches!(first.keys, PreparedKeys::Fixed(_)) || matches!(second.keys, PreparedKeys::Fixed(_));
+            let shared: Vec<Algorithm> = first
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|alg| second.algorithms.contains(alg))
+                .collect();
+            if fixed && !shared.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("issuers[{b}]"),
+                    format!(
+                        "a token signed with {} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms",
+                        shared.first().map_or("", |a| a.as_str())
+                    ),
+                ));
+            }
+            let _ = first.family_set();
+        }
+    }
+    Ok(())
+}
+
+/// A configured guard: make layers from it, or verify tokens directly. Cloning is an `Arc` bump.
+#[derive(Clone, Debug)]
+pub struct JwtGuard {
+    shared: Arc<Shared>,
+}
+
+impl JwtGuard {
+    /// Starts a configuration.
+    pub fn builder() -> JwtGuardBuilder {
+        JwtGuardBuilder::default()
+    }
+
+    /// The layer for a whole router: answers CORS and requires a valid token on every request.
+    #[must_use]
+    pub fn layer(&self) -> JwtGuardLayer {
+        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: true, auth: true, optional: false })
+    }
+
+    /// CORS only: preflights, the `Origin` policy and CORS headers on every response. Put it on
+    /// the whole router, and [`auth_layer`](Self::auth_layer) on the routes that need a token.
+    #[must_use]
+    pub fn cors_layer(&self) -> JwtGuardLayer {
+        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: true, auth: false, optional: false })
+    }
+
+    /// Authentication only (for axum's `route_layer`), under a [`cors_layer`](Self::cors_layer).
+    #[must_use]
+    pub fn auth_layer(&self) -> JwtGuardLayer {
+        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: false, auth: true, optional: false })
+    }
+
+    /// Optional authentication: a request without any token passes without identity, one with
+    /// a bad token is still refused.
+    #[must_use]
+    pub fn optional_auth_layer(&self) -> JwtGuardLayer {
+        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: false, auth: true, optional: true })
+    }
+
+    /// Verifies a token outside of a request (no origin bindings apply).
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`] the layer would answer with.
+    pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
+        if token.len() > crate::token::MAX_TOKEN_LEN {
+            return Err(crate::error::Reason::TokenTooLarge.into());
+        }
+        let engine = &self.shared.engine;
+        match engine.verify_cached(token, None) {
+            Some(result) => result,
+            None => engine.verify(token, None).await,
+        }
+    }
+
+    /// Fetches every JWKS now (where no fetch is in flight and the cooldown allows) and waits
+    /// for them. `true` when every issuer has usable keys. Call it at start to fail fast.
+    pub async fn warm_up(&self) -> bool {
+        let mut ready = true;
+        for authority in &self.shared.engine.authorities {
+            if let Some(remote) = &authority.remote {
+                ready &= remote.refresh().await;
+            }
+        }
+        ready
+    }
+
+    /// Readiness: for each issuer, its name and whether it has usable keys now.
+    #[must_use]
+    pub fn readiness(&self) -> Vec<IssuerReadiness> {
+        self.shared
+            .engine
+            .authorities
+            .iter()
+            .map(|a| {
+                let status = a.remote.as_ref().map(|r| r.status());
+                IssuerReadiness {
+                    issuer: a.issuer.name.to_string(),
+                    keys: match status {
+                        None => Some(1),
+                        Some(s) => s.map(|s| s.keys),
+                    },
+                    expired: status.flatten().is_some_and(|s| s.expired),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The state of one issuer's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuerReadiness {
+    /// The issuer's name.
+    pub issuer: String,
+    /// How many usable keys it has now (`None`: none, e.g. before the first fetch).
+    pub keys: Option<usize>,
+    /// Whether the key set is past its TTL (a refresh is due or failing).
+    pub expired: bool,
+}

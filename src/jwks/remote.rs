@@ -1,0 +1,306 @@
+//! The cache of one JWKS URL.
+//!
+//! - **Hot path**: a read lock held only to clone an `Arc` of the current snapshot; the key
+//!   lookup and the signature check run on that snapshot with no lock held.
+//! - **Single flight**: a fetch runs in its own task; requests that need it wait on a `watch`
+//!   channel, so N concurrent misses cause one request to the JWKS host, and a cancelled
+//!   request does not cancel the fetch.
+//! - **TTL**: from `Cache-Control: max-age`, clamped; after it runs out, the next request
+//!   starts a background refresh and goes on verifying with the current keys.
+//! - **Cooldown**: counted from the start of the last fetch of any kind; an unknown `kid`
+//!   causes a refetch at most once per cooldown, and so does a retry against a failing host.
+//! - **Stale-if-error**: a failed fetch keeps the last good set, up to `max_stale` past its
+//!   TTL; a successful fetch replaces the whole set.
+//! - No lock is ever held across I/O or an `.await`.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::sync::watch;
+
+use super::fetch::{self, FetchLimits, Fetched};
+use super::parse::parse_jwks;
+use super::{KeySet, Lookup};
+use crate::algorithm::Algorithm;
+use crate::clock::Clock;
+use crate::error::{Reason, Rejection};
+use crate::key::VerifyingKey;
+
+/// The settings of one remote key set.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteSettings {
+    pub(crate) default_ttl: Duration,
+    pub(crate) min_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    pub(crate) max_stale: Duration,
+    pub(crate) cooldown: Duration,
+    pub(crate) limits: FetchLimits,
+}
+
+/// A good key set and when it was obtained (monotonic readings).
+#[derive(Debug)]
+struct Snapshot {
+    keys: KeySet,
+    expires_at: Duration,
+    etag: Option<HeaderValue>,
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    /// Start of the last fetch of any kind.
+    last_attempt: Option<Duration>,
+    /// The fetch in flight, if any: its receiver turns `true` when it is done.
+    inflight: Option<watch::Receiver<bool>>,
+}
+
+/// One JWKS URL's keys.
+#[derive(Debug)]
+pub(crate) struct RemoteJwks {
+    url: reqwest::Url,
+    /// The issuer name, for logs.
+    label: Arc<str>,
+    client: reqwest::Client,
+    algorithms: Vec<Algorithm>,
+    settings: RemoteSettings,
+    clock: Arc<dyn Clock>,
+    current: RwLock<Option<Arc<Snapshot>>>,
+    control: Mutex<Control>,
+}
+
+/// Readiness of one key set, for health checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeysStatus {
+    pub(crate) keys: usize,
+    pub(crate) expired: bool,
+}
+
+impl RemoteJwks {
+    pub(crate) fn new(
+        url: reqwest::Url,
+        label: Arc<str>,
+        client: reqwest::Client,
+        algorithms: Vec<Algorithm>,
+        settings: RemoteSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            url,
+            label,
+            client,
+            algorithms,
+            settings,
+            clock,
+            current: RwLock::new(None),
+            control: Mutex::new(Control::default()),
+        }
+    }
+
+    /// The key for a token, fetching the set only when the request needs it: a cold start, a
+    /// set too stale to use, or an unknown `kid` (cooldown permitting).
+    pub(crate) async fn key_for(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<VerifyingKey>, Rejection> {
+        let now = self.clock.monotonic();
+        if let Some(snapshot) = self.usable_snapshot(now) {
+            if now >= snapshot.expires_at {
+                // Refresh in the background; this request keeps the current keys.
+                let _ = self.start_fetch(now);
+            }
+            match snapshot.keys.find(kid, alg) {
+                Lookup::Found(key) => return Ok(Arc::clone(key)),
+                Lookup::Ambiguous => return Err(Reason::AmbiguousKey.into()),
+                Lookup::NoMatch => return Err(Reason::NoMatchingKey.into()),
+                Lookup::UnknownKid => {}
+            }
+            // An unknown kid: a rotation may have happened. Refetch, at most once per cooldown.
+            let Some(done) = self.start_fetch(now) else {
+                tracing::debug!(target: "jwt_guard::jwks", issuer = %self.label, "unknown kid; refetch suppressed by the cooldown");
+                return Err(Reason::UnknownKid.into());
+            };
+            wait(done).await;
+            let now = self.clock.monotonic();
+            return match self.usable_snapshot(now) {
+                Some(snapshot) => match snapshot.keys.find(kid, alg) {
+                    Lookup::Found(key) => Ok(Arc::clone(key)),
+                    Lookup::Ambiguous => Err(Reason::AmbiguousKey.into()),
+                    Lookup::NoMatch => Err(Reason::NoMatchingKey.into()),
+                    Lookup::UnknownKid => Err(Reason::UnknownKid.into()),
+                },
+                None => Err(self.unavailable(now)),
+            };
+        }
+
+        // No usable keys at all.
+        let Some(done) = self.start_fetch(now) else {
+            return Err(self.unavailable(now));
+        };
+        wait(done).await;
+        let now = self.clock.monotonic();
+        match self.usable_snapshot(now) {
+            Some(snapshot) => match snapshot.keys.find(kid, alg) {
+                Lookup::Found(key) => Ok(Arc::clone(key)),
+                Lookup::Ambiguous => Err(Reason::AmbiguousKey.into()),
+                Lookup::NoMatch => Err(Reason::NoMatchingKey.into()),
+                Lookup::UnknownKid => Err(Reason::UnknownKid.into()),
+            },
+            None => Err(self.unavailable(now)),
+        }
+    }
+
+    /// Whether the key that verified a cached token is still in the set.
+    pub(crate) fn still_has(&self, key_id: u64) -> bool {
+        self.snapshot().is_some_and(|s| s.keys.contains_id(key_id))
+    }
+
+    /// Fetches now if nothing is in flight and the cooldown allows, and waits for the fetch
+    /// (or for the one in flight). For warming up at start.
+    pub(crate) async fn refresh(self: &Arc<Self>) -> bool {
+        let now = self.clock.monotonic();
+        if let Some(done) = self.start_fetch(now) {
+            wait(done).await;
+        }
+        self.usable_snapshot(self.clock.monotonic()).is_some()
+    }
+
+    pub(crate) fn status(&self) -> Option<KeysStatus> {
+        let now = self.clock.monotonic();
+        self.usable_snapshot(now).map(|s| KeysStatus {
+            keys: s.keys.len(),
+            expired: now >= s.expires_at,
+        })
+    }
+
+    fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The current set, unless it is older than its TTL plus `max_stale`.
+    fn usable_snapshot(&self, now: Duration) -> Option<Arc<Snapshot>> {
+        self.snapshot()
+            .filter(|s| now < s.expires_at.saturating_add(self.settings.max_stale))
+    }
+
+    fn unavailable(&self, now: Duration) -> Rejection {
+        let control = lock(&self.control);
+        let remaining = control
+            .last_attempt
+            .map(|at| at.saturating_add(self.settings.cooldown).saturating_sub(now))
+            .unwrap_or_default();
+        Rejection::unavailable(Reason::KeysUnavailable, remaining.as_secs_f64().ceil() as u64)
+    }
+
+    /// Starts a fetch unless one is in flight (then joins it) or the cooldown forbids it
+    /// (then `None`).
+    fn start_fetch(self: &Arc<Self>, now: Duration) -> Option<watch::Receiver<bool>> {
+        let mut control = lock(&self.control);
+        if let Some(inflight) = &control.inflight {
+            // A dropped sender (the task died with its runtime) is not a fetch in flight.
+            if !*inflight.borrow() && inflight.has_changed().is_ok() {
+                return Some(inflight.clone());
+            }
+        }
+        if control
+            .last_attempt
+            .is_some_and(|at| now < at.saturating_add(self.settings.cooldown))
+        {
+            return None;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(target: "jwt_guard::jwks", "no tokio runtime: cannot fetch the JWKS");
+            return None;
+        };
+        control.last_attempt = Some(now);
+        let (tx, rx) = watch::channel(false);
+        control.inflight = Some(rx.clone());
+        drop(control);
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            this.run_fetch().await;
+            let _ = tx.send(true);
+        });
+        Some(rx)
+    }
+
+    async fn run_fetch(&self) {
+        let started = std::time::Instant::now();
+        let etag = self.snapshot().and_then(|s| s.etag.clone());
+        let result = fetch::fetch(&self.client, &self.url, etag.as_ref(), self.settings.limits).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let now = self.clock.monotonic();
+        match result {
+            Ok(Fetched::Body {
+                body,
+                max_age,
+                etag,
+            }) => match parse_jwks(&body, &self.algorithms, &self.label) {
+                Ok(keys) => {
+                    tracing::info!(
+                        target: "jwt_guard::jwks",
+                        issuer = %self.label,
+                        url = %self.url,
+                        keys = keys.len(),
+                        elapsed_ms,
+                        "key set loaded"
+                    );
+                    let ttl = self.ttl(max_age);
+                    self.install(Some(Arc::new(Snapshot {
+                        keys,
+                        expires_at: now.saturating_add(ttl),
+                        etag,
+                    })));
+                }
+                Err(why) => {
+                    tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, reason = %why, "key set refused; keeping the previous one");
+                }
+            },
+            Ok(Fetched::NotModified { max_age }) => {
+                if let Some(old) = self.snapshot() {
+                    let ttl = self.ttl(max_age);
+                    // Same keys (same `Arc`s: cached tokens stay valid), new expiry.
+                    let keys = KeySet::new(old.keys.keys.clone());
+                    self.install(Some(Arc::new(Snapshot {
+                        keys,
+                        expires_at: now.saturating_add(ttl),
+                        etag: old.etag.clone(),
+                    })));
+                }
+                tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, "key set not modified");
+            }
+            Err(why) => {
+                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, reason = %why, "key set fetch failed; keeping the previous one");
+            }
+        }
+        lock(&self.control).inflight = None;
+    }
+
+    fn ttl(&self, max_age: Option<Duration>) -> Duration {
+        max_age
+            .unwrap_or(self.settings.default_ttl)
+            .clamp(self.settings.min_ttl, self.settings.max_ttl)
+    }
+
+    fn install(&self, snapshot: Option<Arc<Snapshot>>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}
+
+async fn wait(mut done: watch::Receiver<bool>) {
+    // Err: the fetch task is gone (runtime shutting down); the caller re-reads the state.
+    let _ = done.wait_for(|done| *done).await;
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

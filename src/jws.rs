@@ -1,0 +1,275 @@
+//! The compact JWS: three base64url segments, a JOSE header that is checked before anything
+//! else, a claim set, a signature.
+//!
+//! Everything here is bounded before it is decoded: the token length is capped by the caller,
+//! the header segment and the `kid` have their own caps, and both JSON documents are parsed
+//! with depth and size limits and refuse duplicate member names.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::error::Reason;
+use crate::json::{self, JsonLimits};
+
+/// The most bytes a base64url header segment may have.
+pub(crate) const MAX_HEADER_SEGMENT: usize = 2048;
+/// The most bytes a `kid` may have.
+pub(crate) const MAX_KID_LEN: usize = 256;
+
+/// The header members that name a key or a key location: never used, never fetched.
+const IGNORED_KEY_HINTS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
+
+/// A parsed, not yet verified, compact JWS.
+#[derive(Debug)]
+pub(crate) struct Jws<'t> {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<Arc<str>>,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`: what the signature covers.
+    pub(crate) signing_input: &'t [u8],
+    pub(crate) signature: Vec<u8>,
+    pub(crate) claims: Map<String, Value>,
+}
+
+impl<'t> Jws<'t> {
+    /// Splits and decodes `token`; checks the header. The signature is not checked here.
+    pub(crate) fn parse(token: &'t str, limits: JsonLimits) -> Result<Self, Reason> {
+        let bytes = token.as_bytes();
+        // Exactly two dots, only base64url characters elsewhere: refuses JWE (five parts),
+        // the JSON serialization and any whitespace or padding in one scan.
+        let mut dots = [0usize; 2];
+        let mut count = 0usize;
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'.' => {
+                    let slot = dots.get_mut(count).ok_or(Reason::MalformedToken)?;
+                    *slot = i;
+                    count += 1;
+                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+                _ => return Err(Reason::MalformedToken),
+            }
+        }
+        let [first, second] = dots;
+        if count != 2 {
+            return Err(Reason::MalformedToken);
+        }
+        let header_b64 = bytes.get(..first).ok_or(Reason::MalformedToken)?;
+        let payload_b64 = bytes.get(first + 1..second).ok_or(Reason::MalformedToken)?;
+        let signature_b64 = bytes.get(second + 1..).ok_or(Reason::MalformedToken)?;
+        let signing_input = bytes.get(..second).ok_or(Reason::MalformedToken)?;
+        if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
+            return Err(Reason::MalformedToken);
+        }
+        if header_b64.len() > MAX_HEADER_SEGMENT {
+            return Err(Reason::BadHeader);
+        }
+
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| Reason::MalformedToken)?;
+        let header = json::parse_object(
+            &header_json,
+            JsonLimits {
+                max_depth: 4,
+                max_entries: 32,
+            },
+        )
+        .map_err(|_| Reason::BadHeader)?;
+        let (alg, kid) = check_header(&header)?;
+
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| Reason::MalformedToken)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| Reason::MalformedToken)?;
+        let claims = json::parse_object(&payload, limits).map_err(|_| Reason::BadPayload)?;
+
+        Ok(Self {
+            alg,
+            kid,
+            signing_input,
+            signature,
+            claims,
+        })
+    }
+}
+
+/// The header rules: `alg` names a supported algorithm; `kid`, when present, is a bounded
+/// string; no `crit`, `b64`, `zip` or `enc`; `typ`, when present, says JWT.
+fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<Arc<str>>), Reason> {
+    let alg = match header.get("alg") {
+        Some(Value::String(name)) => {
+            Algorithm::from_name(name).ok_or(Reason::AlgorithmNotAllowed)?
+        }
+        _ => return Err(Reason::BadHeader),
+    };
+    // `crit` must never be empty (RFC 7515 §4.1.11), and no extension is understood here: any
+    // `crit` is refused. `b64` (RFC 7797) changes what is signed; `zip` and `enc` are JWE.
+    for member in ["crit", "b64", "zip", "enc"] {
+        if header.contains_key(member) {
+            return Err(Reason::BadHeader);
+        }
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => {
+            Some(Arc::from(kid.as_str()))
+        }
+        Some(_) => return Err(Reason::BadHeader),
+    };
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if typ_is_jwt(typ) => {}
+        Some(_) => return Err(Reason::BadHeader),
+    }
+    // The key hints are deliberately ignored: a key comes from configuration only.
+    let _ = IGNORED_KEY_HINTS;
+    Ok((alg, kid))
+}
+
+/// `JWT` or `at+jwt`, compared case-insensitively, with or without `application/`
+/// (RFC 7515 §4.1.9, RFC 9068 §2.1).
+fn typ_is_jwt(typ: &str) -> bool {
+    let bare = typ
+        .get(..12)
+        .filter(|p| p.eq_ignore_ascii_case("application/"))
+        .and_then(|_| typ.get(12..))
+        .unwrap_or(typ);
+    bare.eq_ignore_ascii_case("jwt") || bare.eq_ignore_ascii_case("at+jwt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    fn parse(t: &str) -> Result<Jws<'_>, Reason> {
+        Jws::parse(t, JsonLimits::DEFAULT)
+    }
+
+    #[test]
+    fn parses_a_well_formed_token() {
+        let t = token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#, r#"{"sub":"a"}"#);
+        let jws = parse(&t).unwrap();
+        assert_eq!(jws.alg, Algorithm::RS256);
+        assert_eq!(jws.kid.as_deref(), Some("k1"));
+        assert_eq!(jws.signature, b"sig");
+        assert_eq!(jws.claims["sub"], "a");
+        assert_eq!(jws.signing_input, t.rsplit_once('.').unwrap().0.as_bytes());
+    }
+
+    #[test]
+    fn refuses_wrong_shapes() {
+        let good = token(r#"{"alg":"RS256"}"#, "{}");
+        assert!(parse(&good).is_ok());
+        for bad in [
+            "a.b",
+            "a.b.c.d.e",
+            "..",
+            "a..c",
+            &format!("{good}."),
+            &format!("{good}="),
+            &format!(" {good}"),
+            r#"{"payload":"x"}"#,
+            "",
+        ] {
+            assert_eq!(parse(bad).map(|_| ()), Err(Reason::MalformedToken), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_alg_none_and_unknown_algorithms() {
+        for alg in ["none", "None", "rs256", "ES512", ""] {
+            let t = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
+            assert_eq!(parse(&t).map(|_| ()), Err(Reason::AlgorithmNotAllowed), "{alg}");
+        }
+        let t = token(r#"{"alg":null}"#, "{}");
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
+        let t = token(r#"{"kid":"k"}"#, "{}");
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
+    }
+
+    #[test]
+    fn refuses_crit_b64_and_jwe_members() {
+        for member in [
+            r#""crit":["exp"]"#,
+            r#""crit":[]"#,
+            r#""b64":false"#,
+            r#""b64":true"#,
+            r#""zip":"DEF""#,
+            r#""enc":"A128GCM""#,
+        ] {
+            let t = token(&format!(r#"{{"alg":"RS256",{member}}}"#), "{}");
+            assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader), "{member}");
+        }
+    }
+
+    #[test]
+    fn checks_kid_and_typ() {
+        let long = "k".repeat(MAX_KID_LEN);
+        assert!(parse(&token(&format!(r#"{{"alg":"RS256","kid":"{long}"}}"#), "{}")).is_ok());
+        let longer = "k".repeat(MAX_KID_LEN + 1);
+        let t = token(&format!(r#"{{"alg":"RS256","kid":"{longer}"}}"#), "{}");
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
+        for kid in [r#""""#, "1", "null", r#"["a"]"#] {
+            let t = token(&format!(r#"{{"alg":"RS256","kid":{kid}}}"#), "{}");
+            assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader), "{kid}");
+        }
+        for typ in ["JWT", "jwt", "at+jwt", "application/jwt", "application/at+JWT"] {
+            let t = token(&format!(r#"{{"alg":"RS256","typ":"{typ}"}}"#), "{}");
+            assert!(parse(&t).is_ok(), "{typ}");
+        }
+        for typ in [r#""JWE""#, r#""dpop+jwt""#, "1", r#""application/""#] {
+            let t = token(&format!(r#"{{"alg":"RS256","typ":{typ}}}"#), "{}");
+            assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader), "{typ}");
+        }
+    }
+
+    #[test]
+    fn refuses_duplicate_members_in_header_and_payload() {
+        let t = token(r#"{"alg":"RS256","alg":"HS256"}"#, "{}");
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
+        let t = token(r#"{"alg":"RS256"}"#, r#"{"sub":"a","sub":"b"}"#);
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadPayload));
+        let t = token(r#"{"alg":"RS256"}"#, r#"["not","an","object"]"#);
+        assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadPayload));
+    }
+
+    #[test]
+    fn header_segment_cap_is_exact() {
+        // 1536 bytes of JSON encode to exactly 2048 base64url characters.
+        let fixed = r#"{"alg":"RS256","x":""}"#.len();
+        let header = |len: usize| format!(r#"{{"alg":"RS256","x":"{}"}}"#, "a".repeat(len - fixed));
+        let at_cap = b64(&header(1536));
+        assert_eq!(at_cap.len(), MAX_HEADER_SEGMENT);
+        assert!(parse(&format!("{at_cap}.e30.c2ln")).is_ok());
+        let over = b64(&header(1537));
+        assert_eq!(
+            parse(&format!("{over}.e30.c2ln")).map(|_| ()),
+            Err(Reason::BadHeader)
+        );
+    }
+
+    #[test]
+    fn refuses_non_canonical_base64() {
+        // "e30" is "{}"; "e31" has non-zero trailing bits and must not decode to the same.
+        let header = b64(r#"{"alg":"RS256"}"#);
+        assert!(parse(&format!("{header}.e30.c2ln")).is_ok());
+        assert_eq!(
+            parse(&format!("{header}.e31.c2ln")).map(|_| ()),
+            Err(Reason::MalformedToken)
+        );
+    }
+}

@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+// The modules in the order a request flows through them.
+mod builder;
+mod layer;
+mod service;
+mod cors;
+mod token;
+mod jws;
+mod json;
+mod verify;
+mod cache;
+mod jwks;
+mod key;
+mod claims;
+mod replay;
+mod identity;
+mod reject;
+mod body;
+mod future;
+mod shared;
+
+mod algorithm;
+mod clock;
+mod config;
+mod error;
+
+pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use body::GuardBody;
+pub use builder::{DEFAULT_TOKEN_CACHE_BYTES, IssuerReadiness, JwtGuard, JwtGuardBuilder};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use cors::Cors;
+pub use error::{ConfigError, Reason, Rejection, RejectionKind};
+pub use future::ResponseFuture;
+pub use identity::Verified;
+pub use issuer::Issuer;
+pub use layer::JwtGuardLayer;
+pub use replay::{MemoryReplayStore, ReplayFuture, ReplayStore, ReplayVerdict};
+pub use service::JwtGuardService;
+pub use token::{InvalidTokenSource, MAX_TOKEN_LEN, TokenSource};
+
+mod issuer;
+
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;

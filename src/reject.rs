@@ -1,0 +1,156 @@
+//! Every refusal becomes a response here, in one place: the status, the RFC 6750
+//! `WWW-Authenticate` challenge, `Retry-After` for 503, and a small JSON body
+//! `{"error": "...", "error_description": "..."}` that never holds the token or its claims.
+//!
+//! The [`Rejection`] travels in the response's extensions, for logging or metrics layers
+//! outside this one.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response};
+
+use crate::error::{ConfigError, Rejection, RejectionKind};
+
+/// The challenges, prepared when the layer is built.
+#[derive(Debug)]
+pub(crate) struct Challenges {
+    realm: String,
+    missing: HeaderValue,
+    invalid_request: HeaderValue,
+    insufficient_scope: HeaderValue,
+}
+
+impl Challenges {
+    pub(crate) fn new(realm: &str) -> Result<Self, ConfigError> {
+        if realm.is_empty()
+            || realm
+                .bytes()
+                .any(|b| !(b == b' ' || b.is_ascii_graphic()) || b == b'"' || b == b'\\')
+        {
+            return Err(ConfigError::invalid(
+                "realm",
+                "must be non-empty printable ASCII without `\"` or `\\`",
+            ));
+        }
+        let value = |text: String| HeaderValue::from_str(&text).map_err(|_| ConfigError::invalid("realm", "not a valid header value"));
+        Ok(Self {
+            realm: realm.to_owned(),
+            missing: value(format!("Bearer realm=\"{realm}\""))?,
+            invalid_request: value(format!("Bearer realm=\"{realm}\", error=\"invalid_request\""))?,
+            insufficient_scope: value(format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""))?,
+        })
+    }
+
+    fn challenge(&self, rejection: &Rejection) -> Option<HeaderValue> {
+        match rejection.kind() {
+            RejectionKind::MissingToken => Some(self.missing.clone()),
+            RejectionKind::InvalidRequest => Some(self.invalid_request.clone()),
+            RejectionKind::InsufficientScope => Some(self.insufficient_scope.clone()),
+            RejectionKind::InvalidToken => HeaderValue::from_str(&format!(
+                "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{}\"",
+                self.realm,
+                rejection.reason().description()
+            ))
+            .ok(),
+            _ => None,
+        }
+    }
+
+    /// The response for `rejection`, with a full body.
+    pub(crate) fn response(&self, rejection: Rejection) -> Response<Bytes> {
+        let kind = rejection.kind();
+        // Both strings are fixed text of this crate: nothing to escape.
+        let body = format!(
+            "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
+            kind.code(),
+            rejection.reason().description()
+        );
+        let mut response = Response::new(Bytes::from(body));
+        *response.status_mut() = kind.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.challenge(&rejection) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = rejection.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        tracing::debug!(
+            target: "jwt_guard::reject",
+            reason = rejection.reason().code(),
+            status = kind.status().as_u16(),
+            "request rejected"
+        );
+        response.extensions_mut().insert(rejection);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Reason;
+
+    fn render(reason: Reason) -> Response<Bytes> {
+        Challenges::new("jwt-guard").unwrap().response(Rejection::new(reason))
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let r = render(Reason::MissingToken);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\"");
+        let r = render(Reason::DuplicateAuthorization);
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\", error=\"invalid_request\"");
+        let r = render(Reason::Expired);
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"jwt-guard\", error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        let r = render(Reason::TenantNotAllowed);
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\"");
+        let r = render(Reason::OriginNotAllowed);
+        assert_eq!(r.status(), 403);
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn unavailable_has_retry_after_and_no_challenge() {
+        let r = Challenges::new("r").unwrap().response(Rejection::unavailable(Reason::KeysUnavailable, 7));
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], "7");
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+
+    #[test]
+    fn every_reason_has_a_json_body_with_its_code() {
+        use Reason::*;
+        for reason in [
+            MissingToken, DuplicateAuthorization, MalformedCredential, MalformedCookie, MalformedQuery,
+            DuplicateOrigin, TokenTooLarge, MalformedToken, BadHeader, AlgorithmNotAllowed, BadPayload,
+            UnknownIssuer, UnknownKid, AmbiguousKey, NoMatchingKey, BadSignature, Expired, NotYetValid,
+            IssuedInFuture, LifetimeTooLong, TooOld, BadDate, BadIssuer, BadAudience, MissingClaim,
+            BadTenant, TenantNotAllowed, Replayed, ReplayStoreFull, OriginNotAllowed, OriginNotBound,
+            PreflightRefused, KeysUnavailable,
+        ] {
+            let r = render(reason);
+            let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(body["error"], reason.kind().code(), "{reason:?}");
+            assert_eq!(body["error_description"], reason.description());
+            assert_eq!(r.extensions().get::<Rejection>().unwrap().reason(), reason);
+        }
+    }
+
+    #[test]
+    fn realm_must_be_quotable() {
+        assert_eq!(Challenges::new("a\"b").unwrap_err().key(), Some("realm"));
+        assert_eq!(Challenges::new("").unwrap_err().key(), Some("realm"));
+        assert!(Challenges::new("my api").is_ok());
+    }
+}

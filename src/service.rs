@@ -1,0 +1,110 @@
+//! The service: the whole request flow, one step per line.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::GuardBody;
+use crate::cors::{self, RequestOrigin};
+use crate::error::{Reason, Rejection};
+use crate::future::ResponseFuture;
+use crate::identity::Verified;
+use crate::layer::Mode;
+use crate::shared::Shared;
+use crate::token;
+
+/// The middleware service made by [`JwtGuardLayer`](crate::JwtGuardLayer).
+///
+/// Its error type is the inner service's: every refusal is a response.
+#[derive(Clone, Debug)]
+pub struct JwtGuardService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    mode: Mode,
+}
+
+impl<S> JwtGuardService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, mode: Mode) -> Self {
+        Self { inner, shared, mode }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for JwtGuardService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes>,
+{
+    type Response = Response<GuardBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let mode = self.mode;
+        // An identity is never taken from the request as it came in.
+        req.extensions_mut().remove::<Verified>();
+
+        // ① Origin: more than one is not a browser's request.
+        if req.headers().get_all(header::ORIGIN).iter().nth(1).is_some() {
+            return ResponseFuture::reject(shared, mode, RequestOrigin::Absent, Rejection::new(Reason::DuplicateOrigin));
+        }
+        let origin = shared.cors.classify(req.headers());
+
+        // ② CORS: preflights are answered before any authentication; foreign origins stop here.
+        if mode.cors {
+            if cors::is_preflight(req.method(), req.headers()) {
+                return ResponseFuture::preflight(shared, &origin, req.headers());
+            }
+            if matches!(origin, RequestOrigin::Refused(_)) {
+                return ResponseFuture::reject(shared, mode, origin, Rejection::new(Reason::OriginNotAllowed));
+            }
+        }
+        if !mode.auth {
+            return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
+        }
+
+        // ③ The token, from the configured sources.
+        let (parts, body) = req.into_parts();
+        let mut parts = parts;
+        let extracted = token::extract(&mut parts.headers, &parts.uri, &shared.sources);
+        let mut req = Request::from_parts(parts, body);
+        let found = match extracted {
+            Ok(found) => found,
+            Err(reason) => return ResponseFuture::reject(shared, mode, origin, Rejection::new(reason)),
+        };
+        let Some(found) = found else {
+            if mode.optional {
+                return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
+            }
+            return ResponseFuture::reject(shared, mode, origin, Rejection::new(Reason::MissingToken));
+        };
+        if let Some(uri) = found.stripped_uri {
+            *req.uri_mut() = uri;
+        }
+
+        // ④ Verification: a cached token is settled here, without a future of its own.
+        match shared.engine.verify_cached(&found.token, origin.as_str()) {
+            Some(Ok(verified)) => {
+                req.extensions_mut().insert(verified);
+                return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
+            }
+            Some(Err(rejection)) => return ResponseFuture::reject(shared, mode, origin, rejection),
+            None => {}
+        }
+        // Take the service that was driven to readiness; leave a clone in its place
+        // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::verify(shared, mode, origin, found.token, req, inner)
+    }
+}

@@ -1,0 +1,387 @@
+//! Where the token comes from: `Authorization: Bearer` (default), a cookie, or a query
+//! parameter, tried in the configured order.
+//!
+//! Bounded before anything is decoded: a token over [`MAX_TOKEN_LEN`] bytes is refused
+//! without being parsed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, Uri};
+
+use crate::error::Reason;
+
+/// The largest token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// A place a token may be taken from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1). Another scheme counts as no token.
+    Header,
+    /// The cookie of this name.
+    Cookie(String),
+    /// The query parameter of this name. The layer removes it from the URI that the inner
+    /// service sees, so that the token does not reach access logs.
+    Query(String),
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header => f.write_str("header"),
+            Self::Cookie(name) => write!(f, "cookie:{name}"),
+            Self::Query(name) => write!(f, "query:{name}"),
+        }
+    }
+}
+
+/// The error of parsing a [`TokenSource`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidTokenSource(String);
+
+impl fmt::Display for InvalidTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} is not a token source: use \"header\", \"cookie:NAME\" or \"query:NAME\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidTokenSource {}
+
+impl FromStr for TokenSource {
+    type Err = InvalidTokenSource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InvalidTokenSource(s.chars().take(64).collect());
+        let valid_name = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~!$'*+^`|".contains(&b))
+        };
+        if s == "header" {
+            return Ok(Self::Header);
+        }
+        match s.split_once(':') {
+            Some(("cookie", name)) if valid_name(name) => Ok(Self::Cookie(name.to_owned())),
+            Some(("query", name)) if valid_name(name) => Ok(Self::Query(name.to_owned())),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A token found in a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub(crate) token: String,
+    /// When the token came from the query: the URI without it.
+    pub(crate) stripped_uri: Option<Uri>,
+}
+
+/// Takes the token from the first source that carries one. `Ok(None)`: no token anywhere.
+pub(crate) fn extract(
+    headers: &mut HeaderMap,
+    uri: &Uri,
+    sources: &[TokenSource],
+) -> Result<Option<Found>, Reason> {
+    for source in sources {
+        let found = match source {
+            TokenSource::Header => bearer(headers)?.map(|token| Found {
+                token,
+                stripped_uri: None,
+            }),
+            TokenSource::Cookie(name) => cookie(headers, name)?.map(|token| Found {
+                token,
+                stripped_uri: None,
+            }),
+            TokenSource::Query(name) => query(uri, name)?,
+        };
+        if let Some(found) = found {
+            if found.token.len() > MAX_TOKEN_LEN {
+                return Err(Reason::TokenTooLarge);
+            }
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// `Authorization: Bearer <b64token>`, exactly one header, scheme case-insensitive.
+fn bearer(headers: &mut HeaderMap) -> Result<Option<String>, Reason> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Reason::DuplicateAuthorization);
+    }
+    let bytes = value.as_bytes();
+    let Some(scheme_end) = bytes.iter().position(|b| *b == b' ') else {
+        // A bare scheme: `Bearer` alone is an empty credential; anything else is another scheme.
+        return if bytes.trim_ascii().eq_ignore_ascii_case(b"bearer") {
+            Err(Reason::MalformedCredential)
+        } else {
+            Ok(None)
+        };
+    };
+    let (scheme, rest) = bytes.split_at(scheme_end);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let credential = rest.trim_ascii();
+    if credential.len() > MAX_TOKEN_LEN {
+        return Err(Reason::TokenTooLarge);
+    }
+    if !is_b64token(credential) {
+        return Err(Reason::MalformedCredential);
+    }
+    let token = String::from_utf8(credential.to_vec()).map_err(|_| Reason::MalformedCredential)?;
+    if let Some(value) = headers.get_mut(AUTHORIZATION) {
+        value.set_sensitive(true);
+    }
+    Ok(Some(token))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(bytes: &[u8]) -> bool {
+    let body_end = bytes
+        .iter()
+        .rposition(|b| *b != b'=')
+        .map_or(0, |i| i + 1);
+    let (body, _padding) = bytes.split_at(body_end);
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+}
+
+/// The cookie `name`, from every `Cookie` header. Two of that name, or an empty one: 400.
+fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reason> {
+    let mut found: Option<&str> = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if key.trim() != name {
+                continue;
+            }
+            if found.is_some() {
+                return Err(Reason::MalformedCookie);
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            found = Some(value);
+        }
+    }
+    match found {
+        Some("") => Err(Reason::MalformedCookie),
+        Some(value) => Ok(Some(value.to_owned())),
+        None => Ok(None),
+    }
+}
+
+/// The query parameter `name`; the URI is rebuilt without it.
+fn query(uri: &Uri, name: &str) -> Result<Option<Found>, Reason> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let mut token: Option<String> = None;
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(key).as_deref() != Some(name) {
+            kept.push(pair);
+            continue;
+        }
+        if token.is_some() {
+            return Err(Reason::MalformedQuery);
+        }
+        if value.len() > 3 * MAX_TOKEN_LEN {
+            return Err(Reason::TokenTooLarge);
+        }
+        token = Some(percent_decode(value).ok_or(Reason::MalformedQuery)?);
+    }
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    if token.is_empty() {
+        return Err(Reason::MalformedQuery);
+    }
+    let path = uri.path();
+    let path_and_query = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| Reason::MalformedQuery)?,
+    );
+    let stripped = Uri::from_parts(parts).map_err(|_| Reason::MalformedQuery)?;
+    Ok(Some(Found {
+        token,
+        stripped_uri: Some(stripped),
+    }))
+}
+
+/// `application/x-www-form-urlencoded` value decoding (`+` is a space); `None` when the
+/// result is not UTF-8 or an escape is malformed.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn from_header(value: &str) -> Result<Option<String>, Reason> {
+        let mut map = headers(&[("authorization", value)]);
+        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]).map(|f| f.map(|f| f.token))
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi "] {
+            assert_eq!(from_header(value), Ok(Some("abc.def.ghi".into())), "{value}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_count_as_no_token() {
+        assert_eq!(from_header("Basic dXNlcjpwYXNz"), Ok(None));
+        assert_eq!(from_header("Bearer2 abc"), Ok(None));
+        assert_eq!(from_header("Token"), Ok(None));
+    }
+
+    #[test]
+    fn malformed_credentials_are_bad_requests() {
+        for value in ["Bearer", "Bearer ", "Bearer a b", "Bearer a,b", "Bearer =abc", "Bearer a=b"] {
+            assert_eq!(from_header(value), Err(Reason::MalformedCredential), "{value:?}");
+        }
+        let mut map = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert_eq!(
+            extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]),
+            Err(Reason::DuplicateAuthorization)
+        );
+    }
+
+    #[test]
+    fn token_size_cap_is_exact() {
+        let at_cap = "a".repeat(MAX_TOKEN_LEN);
+        assert_eq!(from_header(&format!("Bearer {at_cap}")), Ok(Some(at_cap.clone())));
+        assert_eq!(
+            from_header(&format!("Bearer {at_cap}a")),
+            Err(Reason::TokenTooLarge)
+        );
+    }
+
+    #[test]
+    fn the_header_value_is_marked_sensitive() {
+        let mut map = headers(&[("authorization", "Bearer abc")]);
+        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]).unwrap();
+        assert!(map.get(AUTHORIZATION).unwrap().is_sensitive());
+    }
+
+    #[test]
+    fn cookies() {
+        let src = [TokenSource::Cookie("jwt".into())];
+        let mut map = headers(&[("cookie", "a=1; jwt=tok.en.x; b=2")]);
+        let found = extract(&mut map, &Uri::from_static("/"), &src).unwrap().unwrap();
+        assert_eq!(found.token, "tok.en.x");
+        let mut map = headers(&[("cookie", "jwt=a"), ("cookie", "jwt=b")]);
+        assert_eq!(
+            extract(&mut map, &Uri::from_static("/"), &src),
+            Err(Reason::MalformedCookie)
+        );
+        let mut map = headers(&[("cookie", "jwt=")]);
+        assert_eq!(
+            extract(&mut map, &Uri::from_static("/"), &src),
+            Err(Reason::MalformedCookie)
+        );
+        let mut map = headers(&[("cookie", "jwtx=a")]);
+        assert_eq!(extract(&mut map, &Uri::from_static("/"), &src), Ok(None));
+    }
+
+    #[test]
+    fn query_parameter_is_taken_and_removed() {
+        let src = [TokenSource::Query("tenant".into())];
+        let uri: Uri = "/x?a=1&tenant=abc.def.ghi&b=2".parse().unwrap();
+        let found = extract(&mut HeaderMap::new(), &uri, &src).unwrap().unwrap();
+        assert_eq!(found.token, "abc.def.ghi");
+        assert_eq!(found.stripped_uri.unwrap(), "/x?a=1&b=2");
+        let uri: Uri = "http://h/x?tenant=abc".parse().unwrap();
+        let found = extract(&mut HeaderMap::new(), &uri, &src).unwrap().unwrap();
+        assert_eq!(found.stripped_uri.unwrap(), "http://h/x");
+        let uri: Uri = "/x?tenant=a&tenant=b".parse().unwrap();
+        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Err(Reason::MalformedQuery));
+        let uri: Uri = "/x?tenant=".parse().unwrap();
+        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Err(Reason::MalformedQuery));
+        let uri: Uri = "/x?other=1".parse().unwrap();
+        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Ok(None));
+    }
+
+    #[test]
+    fn sources_are_tried_in_order() {
+        let src = [TokenSource::Query("jwt".into()), TokenSource::Header];
+        let mut map = headers(&[("authorization", "Bearer from.header.x")]);
+        let uri: Uri = "/?jwt=from.query.x".parse().unwrap();
+        let found = extract(&mut map, &uri, &src).unwrap().unwrap();
+        assert_eq!(found.token, "from.query.x");
+        let found = extract(&mut map, &Uri::from_static("/"), &src).unwrap().unwrap();
+        assert_eq!(found.token, "from.header.x");
+    }
+
+    #[test]
+    fn source_names_parse() {
+        assert_eq!("header".parse(), Ok(TokenSource::Header));
+        assert_eq!("cookie:jwt".parse(), Ok(TokenSource::Cookie("jwt".into())));
+        assert_eq!("query:tenant".parse(), Ok(TokenSource::Query("tenant".into())));
+        for bad in ["", "Header", "cookie:", "query", "query:a b", "form:x"] {
+            assert!(bad.parse::<TokenSource>().is_err(), "{bad}");
+        }
+    }
+}

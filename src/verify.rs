@@ -1,0 +1,248 @@
+//! From a token string to a [`Verified`] identity, or the [`Reason`] it was refused.
+//!
+//! 1. parse the compact JWS and check its header ([`crate::jws`]);
+//! 2. pick the issuers: the one whose `issuer` equals the token's `iss`, else those without one;
+//! 3. pick the key: shared secrets are tried in turn (an HMAC costs well under a microsecond);
+//!    for public keys exactly one key of one issuer must fit, so a request never costs more
+//!    than one asymmetric signature check;
+//! 4. verify the signature, then the claims, the tenant, the origin bindings and replays.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::algorithm::Algorithm;
+use crate::cache::{CachedToken, TokenCache};
+use crate::clock::Clock;
+use crate::error::{Reason, Rejection};
+use crate::identity::Verified;
+use crate::issuer::{PreparedIssuer, PreparedKeys};
+use crate::json::JsonLimits;
+use crate::jwks::remote::RemoteJwks;
+use crate::jws::Jws;
+use crate::key::VerifyingKey;
+use crate::replay::{ReplayStore, ReplayVerdict};
+
+/// An issuer with its live key source.
+#[derive(Debug)]
+pub(crate) struct Authority {
+    pub(crate) issuer: PreparedIssuer,
+    pub(crate) remote: Option<Arc<RemoteJwks>>,
+}
+
+/// Everything needed to verify a token, shared by every clone of the layer.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) authorities: Vec<Authority>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) json_limits: JsonLimits,
+    pub(crate) replay: Arc<dyn ReplayStore>,
+    pub(crate) cache: Option<TokenCache>,
+}
+
+impl Engine {
+    /// Settles `token` from the verified-token cache when it can: `None` on a miss.
+    pub(crate) fn verify_cached(&self, token: &str, origin: Option<&str>) -> Option<Result<Verified, Rejection>> {
+        let hit = self.cache.as_ref()?.get(token)?;
+        self.check_cached(&hit, self.clock.now(), origin).transpose()
+    }
+
+    /// Verifies `token` in full (the caller has tried the cache); `origin` is the request's
+    /// `Origin`, for the issuer and tenant bindings.
+    pub(crate) async fn verify(&self, token: &str, origin: Option<&str>) -> Result<Verified, Rejection> {
+        let now = self.clock.now();
+
+        let jws = Jws::parse(token, self.json_limits)?;
+        let routed_iss = match jws.claims.get("iss") {
+            Some(Value::String(iss)) => Some(iss.as_str()),
+            _ => None,
+        };
+        let candidates = self.candidates(routed_iss, jws.alg)?;
+        let (index, key) = self.select_and_verify(&jws, &candidates).await?;
+        let Some(authority) = self.authorities.get(index) else {
+            return Err(Reason::UnknownIssuer.into());
+        };
+        let issuer = &authority.issuer;
+
+        let accepted = issuer.policy.check(&jws.claims, now)?;
+        issuer.policy.check_tenant(accepted.tenant.as_deref())?;
+        check_origin(issuer, accepted.tenant.as_deref(), origin)?;
+
+        if issuer.replay {
+            let jti = jws
+                .claims
+                .get("jti")
+                .and_then(Value::as_str)
+                .ok_or(Reason::MissingClaim)?;
+            let until = issuer
+                .policy
+                .valid_until(accepted.dates)
+                .ok_or(Reason::MissingClaim)?;
+            match self.replay.check_and_record(&issuer.name, jti, until, now).await {
+                ReplayVerdict::Fresh => {}
+                ReplayVerdict::Replayed => return Err(Reason::Replayed.into()),
+                ReplayVerdict::Full => {
+                    return Err(Rejection::unavailable(Reason::ReplayStoreFull, 1));
+                }
+            }
+        }
+
+        let verified = Verified::new(
+            Arc::clone(&issuer.name),
+            jws.kid.clone(),
+            jws.alg,
+            accepted.tenant.clone(),
+            jws.claims,
+        );
+        // A replay-protected token is never cached: a second use must reach the replay store.
+        if let (Some(cache), false) = (&self.cache, issuer.replay) {
+            cache.insert(
+                token,
+                CachedToken {
+                    authority: index,
+                    key_id: key.id(),
+                    dates: accepted.dates,
+                    valid_until: issuer.policy.valid_until(accepted.dates),
+                    verified: verified.clone(),
+                },
+                now,
+            );
+        }
+        Ok(verified)
+    }
+
+    /// A cache hit is re-checked: the key must still be in its set, the dates still good, the
+    /// tenant and the origin still allowed. `Ok(None)`: treat as a miss.
+    fn check_cached(&self, hit: &CachedToken, now: f64, origin: Option<&str>) -> Result<Option<Verified>, Rejection> {
+        let Some(authority) = self.authorities.get(hit.authority) else {
+            return Ok(None);
+        };
+        if let Some(remote) = &authority.remote {
+            if !remote.still_has(hit.key_id) {
+                return Ok(None);
+            }
+        }
+        let issuer = &authority.issuer;
+        issuer.policy.check_dates(hit.dates, now)?;
+        issuer.policy.check_tenant(hit.verified.tenant())?;
+        check_origin(issuer, hit.verified.tenant(), origin)?;
+        Ok(Some(hit.verified.clone()))
+    }
+
+    /// The issuers that may verify a token with this `iss` and `alg`, by index.
+    fn candidates(&self, iss: Option<&str>, alg: Algorithm) -> Result<Vec<usize>, Reason> {
+        let by_iss = iss.and_then(|iss| {
+            self.authorities
+                .iter()
+                .position(|a| a.issuer.iss.as_deref() == Some(iss))
+        });
+        let routed: Vec<usize> = match by_iss {
+            Some(index) => vec![index],
+            None => self
+                .authorities
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.issuer.iss.is_none())
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        if routed.is_empty() {
+            return Err(Reason::UnknownIssuer);
+        }
+        let fitting: Vec<usize> = routed
+            .into_iter()
+            .filter(|i| {
+                self.authorities
+                    .get(*i)
+                    .is_some_and(|a| a.issuer.algorithms.contains(&alg))
+            })
+            .collect();
+        if fitting.is_empty() {
+            return Err(Reason::AlgorithmNotAllowed);
+        }
+        Ok(fitting)
+    }
+
+    /// Finds the key and checks the signature: at most one asymmetric check per token.
+    async fn select_and_verify(
+        &self,
+        jws: &Jws<'_>,
+        candidates: &[usize],
+    ) -> Result<(usize, Arc<VerifyingKey>), Rejection> {
+        if jws.alg.is_symmetric() {
+            for &index in candidates {
+                if let Some(PreparedKeys::Fixed(key)) = self.authorities.get(index).map(|a| &a.issuer.keys) {
+                    if key.verify(jws.alg, jws.signing_input, &jws.signature) {
+                        return Ok((index, Arc::clone(key)));
+                    }
+                }
+            }
+            return Err(Reason::BadSignature.into());
+        }
+
+        let mut chosen: Option<(usize, Arc<VerifyingKey>)> = None;
+        let mut failure: Option<Rejection> = None;
+        for &index in candidates {
+            let Some(authority) = self.authorities.get(index) else {
+                continue;
+            };
+            let found = match (&authority.issuer.keys, &authority.remote) {
+                (PreparedKeys::Fixed(key), _) if key.fits(jws.alg) => Ok(Arc::clone(key)),
+                (PreparedKeys::Fixed(_), _) => Err(Reason::NoMatchingKey.into()),
+                (PreparedKeys::Remote(_), Some(remote)) => {
+                    remote.key_for(jws.kid.as_deref(), jws.alg).await
+                }
+                (PreparedKeys::Remote(_), None) => Err(Reason::KeysUnavailable.into()),
+            };
+            match found {
+                Ok(key) => {
+                    if chosen.is_some() {
+                        return Err(Reason::AmbiguousKey.into());
+                    }
+                    chosen = Some((index, key));
+                }
+                Err(rejection) => {
+                    if failure.as_ref().is_none_or(|f| rank(&rejection) > rank(f)) {
+                        failure = Some(rejection);
+                    }
+                }
+            }
+        }
+        let Some((index, key)) = chosen else {
+            return Err(failure.unwrap_or_else(|| Reason::NoMatchingKey.into()));
+        };
+        if key.verify(jws.alg, jws.signing_input, &jws.signature) {
+            Ok((index, key))
+        } else {
+            Err(Reason::BadSignature.into())
+        }
+    }
+}
+
+/// Which failure to report when no issuer had a key: the most specific one.
+fn rank(rejection: &Rejection) -> u8 {
+    match rejection.reason() {
+        Reason::KeysUnavailable => 4,
+        Reason::AmbiguousKey => 3,
+        Reason::NoMatchingKey => 2,
+        Reason::UnknownKid => 1,
+        _ => 0,
+    }
+}
+
+/// The issuer's `origins` and the tenant's `tenant_origins` apply whenever the request has an
+/// `Origin`.
+fn check_origin(issuer: &PreparedIssuer, tenant: Option<&str>, origin: Option<&str>) -> Result<(), Reason> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    if !issuer.origins.is_empty() && !issuer.origins.iter().any(|o| o == origin) {
+        return Err(Reason::OriginNotBound);
+    }
+    if let Some(bound) = tenant.and_then(|t| issuer.tenant_origins.get(t)) {
+        if !bound.iter().any(|o| o == origin) {
+            return Err(Reason::OriginNotBound);
+        }
+    }
+    Ok(())
+}
