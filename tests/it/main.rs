@@ -2,4 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
+
+mod attacks;
+mod claims;
+mod cors;
 mod flow;
+mod jwks;
+mod limits;
+mod marketplaces;
+mod rejections;
+mod rfc7515;

@@ -1,0 +1,1 @@
+//! rejections tests.
