@@ -183,21 +183,36 @@ impl JwtGuardBuilder {
             return Err(ConfigError::missing("issuers"));
         }
         if self.sources.is_empty() {
-            return Err(ConfigError::invalid("token.sources", "must name at least one source"));
+            return Err(ConfigError::invalid(
+                "token.sources",
+                "must name at least one source",
+            ));
         }
         let mut seen_sources = HashSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             if !seen_sources.insert(source) {
-                return Err(ConfigError::invalid(format!("token.sources[{i}]"), "listed twice"));
+                return Err(ConfigError::invalid(
+                    format!("token.sources[{i}]"),
+                    "listed twice",
+                ));
             }
         }
         let challenges = Challenges::new(&self.realm)?;
         let j = self.jwks;
-        if j.total_timeout.is_zero() || j.connect_timeout.is_zero() || j.connect_timeout > j.total_timeout {
-            return Err(ConfigError::invalid("jwks_timeouts", "must be non-zero, connect at most total"));
+        if j.total_timeout.is_zero()
+            || j.connect_timeout.is_zero()
+            || j.connect_timeout > j.total_timeout
+        {
+            return Err(ConfigError::invalid(
+                "jwks_timeouts",
+                "must be non-zero, connect at most total",
+            ));
         }
         if j.min_ttl > j.max_ttl || j.default_ttl < j.min_ttl || j.default_ttl > j.max_ttl {
-            return Err(ConfigError::invalid("jwks_ttl", "default must lie within [min, max]"));
+            return Err(ConfigError::invalid(
+                "jwks_ttl",
+                "default must lie within [min, max]",
+            ));
         }
 
         let mut prepared = Vec::with_capacity(self.issuers.len());
@@ -205,13 +220,21 @@ impl JwtGuardBuilder {
         let mut iss_values = HashSet::new();
         for (i, issuer) in self.issuers.into_iter().enumerate() {
             let prefix = format!("issuers[{i}]");
-            let issuer = issuer.prepare(format!("issuer{i}")).map_err(|e| e.within(&prefix))?;
+            let issuer = issuer
+                .prepare(format!("issuer{i}"))
+                .map_err(|e| e.within(&prefix))?;
             if !names.insert(Arc::clone(&issuer.name)) {
-                return Err(ConfigError::invalid(format!("{prefix}.name"), "another issuer has this name"));
+                return Err(ConfigError::invalid(
+                    format!("{prefix}.name"),
+                    "another issuer has this name",
+                ));
             }
             if let Some(iss) = &issuer.iss {
                 if !iss_values.insert(iss.clone()) {
-                    return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
+                    return Err(ConfigError::invalid(
+                        format!("{prefix}.issuer"),
+                        "another issuer has this issuer",
+                    ));
                 }
             }
             prepared.push(issuer);
@@ -268,7 +291,7 @@ impl JwtGuardBuilder {
             shared: Arc::new(Shared {
                 engine,
                 cors,
-                challenges,
+                challenges: Arc::new(challenges),
                 sources: self.sources,
             }),
         })
@@ -289,7 +312,8 @@ fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), Conf
             if b <= a {
                 continue;
             }
-            let fixed = matches!(first.keys, PreparedKeys::Fixed(_)) || matches!(second.keys, PreparedKeys::Fixed(_));
+            let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
+                || matches!(second.keys, PreparedKeys::Fixed(_));
             let shared: Vec<Algorithm> = first
                 .algorithms
                 .iter()
@@ -326,27 +350,55 @@ impl JwtGuard {
     /// The layer for a whole router: answers CORS and requires a valid token on every request.
     #[must_use]
     pub fn layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: true, auth: true, optional: false })
+        JwtGuardLayer::new(
+            Arc::clone(&self.shared),
+            Mode {
+                cors: true,
+                auth: true,
+                optional: false,
+            },
+        )
     }
 
     /// CORS only: preflights, the `Origin` policy and CORS headers on every response. Put it on
     /// the whole router, and [`auth_layer`](Self::auth_layer) on the routes that need a token.
     #[must_use]
     pub fn cors_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: true, auth: false, optional: false })
+        JwtGuardLayer::new(
+            Arc::clone(&self.shared),
+            Mode {
+                cors: true,
+                auth: false,
+                optional: false,
+            },
+        )
     }
 
     /// Authentication only (for axum's `route_layer`), under a [`cors_layer`](Self::cors_layer).
     #[must_use]
     pub fn auth_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: false, auth: true, optional: false })
+        JwtGuardLayer::new(
+            Arc::clone(&self.shared),
+            Mode {
+                cors: false,
+                auth: true,
+                optional: false,
+            },
+        )
     }
 
     /// Optional authentication: a request without any token passes without identity, one with
     /// a bad token is still refused.
     #[must_use]
     pub fn optional_auth_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(Arc::clone(&self.shared), Mode { cors: false, auth: true, optional: true })
+        JwtGuardLayer::new(
+            Arc::clone(&self.shared),
+            Mode {
+                cors: false,
+                auth: true,
+                optional: true,
+            },
+        )
     }
 
     /// Verifies a token outside of a request (no origin bindings apply).

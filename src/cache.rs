@@ -41,14 +41,17 @@ pub(crate) struct TokenCache {
 struct ByToken;
 
 impl moka::Expiry<Arc<str>, Arc<CachedToken>> for ByToken {
-    fn expire_after_create(&self, _key: &Arc<str>, value: &Arc<CachedToken>, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        value: &Arc<CachedToken>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         let now = crate::clock::SystemClock;
-        let remaining = value
-            .valid_until
-            .map_or(MAX_ENTRY_TTL, |until| {
-                let secs = until - crate::clock::Clock::now(&now);
-                Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(MAX_ENTRY_TTL)
-            });
+        let remaining = value.valid_until.map_or(MAX_ENTRY_TTL, |until| {
+            let secs = until - crate::clock::Clock::now(&now);
+            Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(MAX_ENTRY_TTL)
+        });
         Some(remaining.min(MAX_ENTRY_TTL))
     }
 }

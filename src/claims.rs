@@ -172,7 +172,12 @@ impl ClaimsPolicy {
     /// Whether the tenant is on the allowlist (403 otherwise).
     pub(crate) fn check_tenant(&self, tenant: Option<&str>) -> Result<(), Reason> {
         match (&self.tenant, tenant) {
-            (Some(TenantPolicy { allow: Some(allow), .. }), Some(tenant)) => {
+            (
+                Some(TenantPolicy {
+                    allow: Some(allow), ..
+                }),
+                Some(tenant),
+            ) => {
                 if allow.contains(tenant) {
                     Ok(())
                 } else {
@@ -329,7 +334,11 @@ mod tests {
         };
         let exp = NOW + 10.0;
         assert!(check(&p, json!({"exp": exp, "iss": "https://a.example"})).is_ok());
-        for iss in [json!("https://a.example/"), json!(null), json!(["https://a.example"])] {
+        for iss in [
+            json!("https://a.example/"),
+            json!(null),
+            json!(["https://a.example"]),
+        ] {
             assert_eq!(
                 check(&p, json!({"exp": exp, "iss": iss})),
                 Err(Reason::BadIssuer)
@@ -353,8 +362,14 @@ mod tests {
         let exp = NOW + 10.0;
         assert!(check(&p, json!({"exp": exp, "aud": "api"})).is_ok());
         assert!(check(&p, json!({"exp": exp, "aud": ["x", "other"]})).is_ok());
-        assert_eq!(check(&p, json!({"exp": exp, "aud": "x"})), Err(Reason::BadAudience));
-        assert_eq!(check(&p, json!({"exp": exp, "aud": []})), Err(Reason::BadAudience));
+        assert_eq!(
+            check(&p, json!({"exp": exp, "aud": "x"})),
+            Err(Reason::BadAudience)
+        );
+        assert_eq!(
+            check(&p, json!({"exp": exp, "aud": []})),
+            Err(Reason::BadAudience)
+        );
         assert_eq!(check(&p, json!({"exp": exp})), Err(Reason::BadAudience));
         assert_eq!(
             check(&p, json!({"exp": exp, "aud": ["api", 1]})),
@@ -409,7 +424,13 @@ mod tests {
             p.check_tenant(other.tenant.as_deref()),
             Err(Reason::TenantNotAllowed)
         );
-        for bad in [json!(""), json!(4.5), json!(null), json!(true), json!(["42"])] {
+        for bad in [
+            json!(""),
+            json!(4.5),
+            json!(null),
+            json!(true),
+            json!(["42"]),
+        ] {
             assert_eq!(
                 check(&p, json!({"exp": exp, "ti": {"aid": bad}})),
                 Err(Reason::BadTenant),

@@ -114,9 +114,9 @@ impl Config {
         })?;
         let listen = match &file.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some(text) => text
-                .parse()
-                .map_err(|_| ConfigError::invalid("listen", "not an address such as 127.0.0.1:8080"))?,
+            Some(text) => text.parse().map_err(|_| {
+                ConfigError::invalid("listen", "not an address such as 127.0.0.1:8080")
+            })?,
         };
         let mut builder = JwtGuard::builder();
         if let Some(realm) = file.realm {
@@ -126,17 +126,19 @@ impl Config {
             return Err(ConfigError::missing("issuers"));
         }
         for (i, issuer) in file.issuers.into_iter().enumerate() {
-            builder = builder.issuer(issuer.into_issuer().map_err(|e| e.within(&format!("issuers[{i}]")))?);
+            builder = builder.issuer(
+                issuer
+                    .into_issuer()
+                    .map_err(|e| e.within(&format!("issuers[{i}]")))?,
+            );
         }
         if let Some(token) = file.token {
             if let Some(sources) = token.sources {
                 let mut parsed = Vec::with_capacity(sources.len());
                 for (i, source) in sources.iter().enumerate() {
-                    parsed.push(
-                        source
-                            .parse::<TokenSource>()
-                            .map_err(|e| ConfigError::invalid(format!("token.sources[{i}]"), e.to_string()))?,
-                    );
+                    parsed.push(source.parse::<TokenSource>().map_err(|e| {
+                        ConfigError::invalid(format!("token.sources[{i}]"), e.to_string())
+                    })?);
                 }
                 builder = builder.token_sources(parsed);
             }
@@ -209,10 +211,9 @@ impl IssuerFile {
         if let Some(algs) = self.algorithms {
             let mut parsed = Vec::with_capacity(algs.len());
             for (i, alg) in algs.iter().enumerate() {
-                parsed.push(
-                    alg.parse::<Algorithm>()
-                        .map_err(|e| ConfigError::invalid(format!("algorithms[{i}]"), e.to_string()))?,
-                );
+                parsed.push(alg.parse::<Algorithm>().map_err(|e| {
+                    ConfigError::invalid(format!("algorithms[{i}]"), e.to_string())
+                })?);
             }
             issuer = issuer.algorithms(parsed);
         }
@@ -246,7 +247,12 @@ impl IssuerFile {
         match self.replay.as_deref() {
             None => {}
             Some("reject") => issuer = issuer.reject_replays(),
-            Some(_) => return Err(ConfigError::invalid("replay", "the only value is \"reject\"")),
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "replay",
+                    "the only value is \"reject\"",
+                ));
+            }
         }
         if let Some(origins) = self.origins {
             issuer = issuer.origins(origins);
@@ -288,14 +294,23 @@ impl CorsFile {
 
 /// `"250ms"`, `"30s"`, `"5m"`, `"2h"`: an integer with a unit.
 pub(crate) fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
-    let bad = || ConfigError::invalid(key, format!("{text:?} is not a duration such as \"250ms\", \"30s\", \"5m\" or \"2h\""));
+    let bad = || {
+        ConfigError::invalid(
+            key,
+            format!("{text:?} is not a duration such as \"250ms\", \"30s\", \"5m\" or \"2h\""),
+        )
+    };
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
         return Err(bad());
     }
     let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = |factor: u64| n.checked_mul(factor).map(Duration::from_secs).ok_or_else(bad);
+    let secs = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(bad)
+    };
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => secs(1),

@@ -243,7 +243,10 @@ impl CorsPolicy {
         for (i, origin) in cors.origins.iter().enumerate() {
             let key = format!("allow_origins[{i}]");
             if origin == "*" && cors.credentials {
-                return Err(ConfigError::invalid(key, "`*` cannot be used with allow_credentials"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` cannot be used with allow_credentials",
+                ));
             }
             let canonical = canonical_origin(origin, cors.insecure_origins)
                 .map_err(|why| ConfigError::invalid(key, why))?;
@@ -259,17 +262,25 @@ impl CorsPolicy {
             );
         }
 
-        let mut methods: HashSet<String> = SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
-        let mut method_list: Vec<String> = SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
+        let mut methods: HashSet<String> =
+            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
+        let mut method_list: Vec<String> =
+            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
         for (i, method) in cors.methods.iter().enumerate() {
             let key = format!("allow_methods[{i}]");
             if method == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the methods"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the methods",
+                ));
             }
             if !is_token(method) {
                 return Err(ConfigError::invalid(key, "not an HTTP method token"));
             }
-            if ["CONNECT", "TRACE", "TRACK"].iter().any(|f| f.eq_ignore_ascii_case(method)) {
+            if ["CONNECT", "TRACE", "TRACK"]
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(method))
+            {
                 return Err(ConfigError::invalid(key, "a forbidden method"));
             }
             if methods.insert(method.clone()) {
@@ -282,7 +293,10 @@ impl CorsPolicy {
         for (i, name) in cors.headers.iter().enumerate() {
             let key = format!("allow_headers[{i}]");
             if name == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the headers"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the headers",
+                ));
             }
             if !is_token(name) {
                 return Err(ConfigError::invalid(key, "not a header name"));
@@ -297,7 +311,10 @@ impl CorsPolicy {
         for (i, name) in cors.expose.iter().enumerate() {
             let key = format!("expose_headers[{i}]");
             if name == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the headers"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the headers",
+                ));
             }
             if !is_token(name) {
                 return Err(ConfigError::invalid(key, "not a header name"));
@@ -314,7 +331,8 @@ impl CorsPolicy {
         }
 
         let value = |text: String, key: &str| {
-            HeaderValue::from_str(&text).map_err(|_| ConfigError::invalid(key, "not a valid header value"))
+            HeaderValue::from_str(&text)
+                .map_err(|_| ConfigError::invalid(key, "not a valid header value"))
         };
         Ok(Self {
             enabled: true,
@@ -386,14 +404,20 @@ impl CorsPolicy {
 
     /// The answer to a preflight: `Ok` with the headers of a 204, or `Err(())` for a 403. The
     /// `Vary` headers are the caller's to add to both.
-    pub(crate) fn preflight(&self, origin: &RequestOrigin, headers: &HeaderMap) -> Result<HeaderMap, ()> {
+    pub(crate) fn preflight(
+        &self,
+        origin: &RequestOrigin,
+        headers: &HeaderMap,
+    ) -> Result<HeaderMap, ()> {
         if !self.enabled {
             return Err(());
         }
         let RequestOrigin::Allowed(origin) = origin else {
             return Err(());
         };
-        let mut methods = headers.get_all(header::ACCESS_CONTROL_REQUEST_METHOD).iter();
+        let mut methods = headers
+            .get_all(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .iter();
         let method = methods.next().ok_or(())?;
         if methods.next().is_some() {
             return Err(());
@@ -417,9 +441,15 @@ impl CorsPolicy {
         let mut out = HeaderMap::new();
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         if self.credentials {
-            out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
-        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods.clone());
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            self.allow_methods.clone(),
+        );
         if let Some(allow_headers) = &self.allow_headers {
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers.clone());
         }
@@ -457,16 +487,24 @@ impl CorsPolicy {
         };
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         if self.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         } else {
             headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
         }
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.expose_headers.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            self.expose_headers.clone(),
+        );
     }
 }
 
-const REQUEST_PRIVATE_NETWORK: HeaderName = HeaderName::from_static("access-control-request-private-network");
-const ALLOW_PRIVATE_NETWORK: HeaderName = HeaderName::from_static("access-control-allow-private-network");
+const REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
+const ALLOW_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-allow-private-network");
 
 /// Appends `name` to `Vary` unless it is there already (or `*` is).
 pub(crate) fn append_vary(headers: &mut HeaderMap, name: &'static str) {
@@ -500,13 +538,18 @@ pub(crate) fn canonical_origin(origin: &str, allow_http: bool) -> Result<String,
         "https" => {}
         "http" if allow_http || is_loopback(&url) => {}
         "http" => {
-            return Err("plain http is accepted only for loopback hosts (or with the dangerous opt-in)".into());
+            return Err(
+                "plain http is accepted only for loopback hosts (or with the dangerous opt-in)"
+                    .into(),
+            );
         }
         _ => return Err("the scheme must be https (or http for loopback)".into()),
     }
     let serialized = url.origin().ascii_serialization();
     if serialized != origin {
-        return Err(format!("not a canonical serialized origin; did you mean {serialized:?}?"));
+        return Err(format!(
+            "not a canonical serialized origin; did you mean {serialized:?}?"
+        ));
     }
     Ok(serialized)
 }
@@ -523,7 +566,9 @@ fn parse_pattern(pattern: &str, allow_http: bool) -> Result<Pattern, String> {
     };
     let base = base.to_owned();
     if !base.contains('.') || psl::suffix_str(&base) == Some(base.as_str()) {
-        return Err(format!("{base:?} is a public suffix: anyone could register a subdomain"));
+        return Err(format!(
+            "{base:?} is a public suffix: anyone could register a subdomain"
+        ));
     }
     Ok(Pattern {
         scheme: url.scheme().to_owned(),
@@ -535,8 +580,7 @@ fn parse_pattern(pattern: &str, allow_http: bool) -> Result<Pattern, String> {
 /// RFC 9110 `token`.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 

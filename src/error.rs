@@ -235,6 +235,8 @@ pub enum Reason {
     PreflightRefused,
     /// No key can be had because the JWKS endpoint fails.
     KeysUnavailable,
+    /// The claims do not deserialize into the type a handler asked for.
+    ClaimsShape,
 }
 
 impl Reason {
@@ -294,6 +296,7 @@ impl Reason {
             Self::OriginNotBound => "origin_not_bound",
             Self::PreflightRefused => "preflight_refused",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::ClaimsShape => "claims_shape",
         }
     }
 
@@ -334,6 +337,7 @@ impl Reason {
             Self::OriginNotBound => "the request origin is not allowed for this token",
             Self::PreflightRefused => "the preflight request is not allowed",
             Self::KeysUnavailable => "the signing keys are temporarily unavailable",
+            Self::ClaimsShape => "the token claims do not have the expected shape",
         }
     }
 }
@@ -423,13 +427,34 @@ mod tests {
 
     #[test]
     fn reasons_map_to_the_contract_statuses() {
-        assert_eq!(Reason::MissingToken.kind().status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(Reason::DuplicateAuthorization.kind().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(Reason::BadSignature.kind().status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(Reason::TenantNotAllowed.kind().status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            Reason::MissingToken.kind().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            Reason::DuplicateAuthorization.kind().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            Reason::BadSignature.kind().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            Reason::TenantNotAllowed.kind().status(),
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(Reason::OriginNotBound.kind().code(), "origin_not_allowed");
-        assert_eq!(Reason::KeysUnavailable.kind().status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(Reason::ReplayStoreFull.kind().status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(Rejection::unavailable(Reason::KeysUnavailable, 0).retry_after(), Some(1));
+        assert_eq!(
+            Reason::KeysUnavailable.kind().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Reason::ReplayStoreFull.kind().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Rejection::unavailable(Reason::KeysUnavailable, 0).retry_after(),
+            Some(1)
+        );
     }
 }

@@ -61,17 +61,28 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn reject(shared: Arc<Shared>, mode: Mode, origin: RequestOrigin, rejection: Rejection) -> Self {
+    pub(crate) fn reject(
+        shared: Arc<Shared>,
+        mode: Mode,
+        origin: RequestOrigin,
+        rejection: Rejection,
+    ) -> Self {
         let response = shared.challenges.response(rejection);
         Self {
-            state: State::Ready { response: Some(response) },
+            state: State::Ready {
+                response: Some(response),
+            },
             shared,
             mode,
             origin,
         }
     }
 
-    pub(crate) fn preflight(shared: Arc<Shared>, origin: &RequestOrigin, headers: &HeaderMap) -> Self {
+    pub(crate) fn preflight(
+        shared: Arc<Shared>,
+        origin: &RequestOrigin,
+        headers: &HeaderMap,
+    ) -> Self {
         let mut response = match shared.cors.preflight(origin, headers) {
             Ok(cors_headers) => {
                 let mut response = Response::new(bytes::Bytes::new());
@@ -79,19 +90,32 @@ where
                 response.headers_mut().extend(cors_headers);
                 response
             }
-            Err(()) => shared.challenges.response(Rejection::new(Reason::PreflightRefused)),
+            Err(()) => shared
+                .challenges
+                .response(Rejection::new(Reason::PreflightRefused)),
         };
         shared.cors.vary_preflight(response.headers_mut());
         Self {
-            state: State::Ready { response: Some(response) },
+            state: State::Ready {
+                response: Some(response),
+            },
             shared,
             // The answer is complete: nothing to decorate.
-            mode: Mode { cors: false, auth: false, optional: false },
+            mode: Mode {
+                cors: false,
+                auth: false,
+                optional: false,
+            },
             origin: RequestOrigin::Absent,
         }
     }
 
-    pub(crate) fn inner(future: S::Future, shared: Arc<Shared>, mode: Mode, origin: RequestOrigin) -> Self {
+    pub(crate) fn inner(
+        future: S::Future,
+        shared: Arc<Shared>,
+        mode: Mode,
+        origin: RequestOrigin,
+    ) -> Self {
         Self {
             state: State::Inner { future },
             shared,
@@ -110,7 +134,8 @@ where
     ) -> Self {
         let engine = Arc::clone(&shared);
         let origin_text = origin.as_str().map(str::to_owned);
-        let verify: Verifying = Box::pin(async move { engine.engine.verify(&token, origin_text.as_deref()).await });
+        let verify: Verifying =
+            Box::pin(async move { engine.engine.verify(&token, origin_text.as_deref()).await });
         Self {
             state: State::Verifying {
                 verify,
@@ -139,11 +164,25 @@ where
                         // Polled after completion: answer again rather than panic.
                         let rejection = Rejection::new(Reason::MalformedToken);
                         let response = this.shared.challenges.response(rejection);
-                        return Poll::Ready(Ok(finish_own(response, this.shared, *this.mode, this.origin)));
+                        return Poll::Ready(Ok(finish_own(
+                            response,
+                            this.shared,
+                            *this.mode,
+                            this.origin,
+                        )));
                     };
-                    return Poll::Ready(Ok(finish_own(response, this.shared, *this.mode, this.origin)));
+                    return Poll::Ready(Ok(finish_own(
+                        response,
+                        this.shared,
+                        *this.mode,
+                        this.origin,
+                    )));
                 }
-                StateProj::Verifying { verify, inner, request } => {
+                StateProj::Verifying {
+                    verify,
+                    inner,
+                    request,
+                } => {
                     let outcome = ready!(verify.as_mut().poll(cx));
                     match (outcome, inner.take(), request.take()) {
                         (Ok(verified), Some(mut inner), Some(mut request)) => {
@@ -153,18 +192,27 @@ where
                         }
                         (Err(rejection), _, _) => {
                             let response = this.shared.challenges.response(rejection);
-                            this.state.set(State::Ready { response: Some(response) });
+                            this.state.set(State::Ready {
+                                response: Some(response),
+                            });
                         }
                         (Ok(_), _, _) => {
-                            let response = this.shared.challenges.response(Rejection::new(Reason::MalformedToken));
-                            this.state.set(State::Ready { response: Some(response) });
+                            let response = this
+                                .shared
+                                .challenges
+                                .response(Rejection::new(Reason::MalformedToken));
+                            this.state.set(State::Ready {
+                                response: Some(response),
+                            });
                         }
                     }
                 }
                 StateProj::Inner { future } => {
                     let mut response = ready!(future.poll(cx))?;
                     if this.mode.cors {
-                        this.shared.cors.decorate(this.origin, response.headers_mut());
+                        this.shared
+                            .cors
+                            .decorate(this.origin, response.headers_mut());
                     }
                     return Poll::Ready(Ok(response.map(GuardBody::inner)));
                 }
@@ -173,7 +221,12 @@ where
     }
 }
 
-fn finish_own<B>(mut response: Response<bytes::Bytes>, shared: &Shared, mode: Mode, origin: &RequestOrigin) -> Response<GuardBody<B>> {
+fn finish_own<B>(
+    mut response: Response<bytes::Bytes>,
+    shared: &Shared,
+    mode: Mode,
+    origin: &RequestOrigin,
+) -> Response<GuardBody<B>> {
     // An auth-only layer leaves decoration to the CORS layer outside it.
     if mode.cors {
         shared.cors.decorate(origin, response.headers_mut());

@@ -117,7 +117,10 @@ impl fmt::Debug for Verified {
             .field("issuer", &self.0.issuer)
             .field("kid", &self.0.kid)
             .field("alg", &self.0.alg)
-            .field("claims", &format_args!("[{} redacted]", self.0.claims.len()))
+            .field(
+                "claims",
+                &format_args!("[{} redacted]", self.0.claims.len()),
+            )
             .finish()
     }
 }

@@ -96,7 +96,10 @@ impl Issuer {
     ///
     /// When the URL does not parse or is not `https` (or loopback `http`).
     pub fn jwks(url: impl AsRef<str>) -> Result<Self, ConfigError> {
-        Ok(Self::with_keys(KeySpec::Jwks(parse_fetch_url(url.as_ref(), "jwks_url")?)))
+        Ok(Self::with_keys(KeySpec::Jwks(parse_fetch_url(
+            url.as_ref(),
+            "jwks_url",
+        )?)))
     }
 
     /// A fixed public key in PEM (`-----BEGIN PUBLIC KEY-----`): RSA, EC (P-256, P-384) or
@@ -291,7 +294,9 @@ impl Issuer {
                     return Err(ConfigError::invalid(
                         "algorithms",
                         if symmetric {
-                            format!("{bad} needs a public key; a shared secret only verifies HS256, HS384 or HS512")
+                            format!(
+                                "{bad} needs a public key; a shared secret only verifies HS256, HS384 or HS512"
+                            )
                         } else {
                             format!("{bad} needs a shared secret; a public key never verifies HS*")
                         },
@@ -304,11 +309,17 @@ impl Issuer {
             return Err(ConfigError::invalid("leeway", "must be at most 5m"));
         }
         if self.refresh_cooldown.is_some() && !matches!(self.keys, KeySpec::Jwks(_)) {
-            return Err(ConfigError::invalid("refresh_cooldown", "only applies with jwks_url"));
+            return Err(ConfigError::invalid(
+                "refresh_cooldown",
+                "only applies with jwks_url",
+            ));
         }
         let refresh_cooldown = self.refresh_cooldown.unwrap_or(Duration::from_secs(30));
         if refresh_cooldown > Duration::from_secs(3600) {
-            return Err(ConfigError::invalid("refresh_cooldown", "must be at most 1h"));
+            return Err(ConfigError::invalid(
+                "refresh_cooldown",
+                "must be at most 1h",
+            ));
         }
 
         let keys = match self.keys {
@@ -328,11 +339,15 @@ impl Issuer {
             )),
             KeySpec::SecretEnv(var) => {
                 let value = std::env::var(&var).map_err(|_| {
-                    ConfigError::invalid("secret_env", format!("environment variable {var} is not set"))
+                    ConfigError::invalid(
+                        "secret_env",
+                        format!("environment variable {var} is not set"),
+                    )
                 })?;
                 PreparedKeys::Fixed(Arc::new(
-                    VerifyingKey::secret(value.as_bytes(), &algorithms)
-                        .map_err(|e| ConfigError::invalid("secret_env", format!("{var}: {}", e.0)))?,
+                    VerifyingKey::secret(value.as_bytes(), &algorithms).map_err(|e| {
+                        ConfigError::invalid("secret_env", format!("{var}: {}", e.0))
+                    })?,
                 ))
             }
         };
@@ -343,7 +358,10 @@ impl Issuer {
             }
         }
         if self.audiences.iter().any(String::is_empty) {
-            return Err(ConfigError::invalid("audiences", "must not contain an empty string"));
+            return Err(ConfigError::invalid(
+                "audiences",
+                "must not contain an empty string",
+            ));
         }
         let mut required = Vec::new();
         for (i, path) in self
@@ -375,8 +393,9 @@ impl Issuer {
             (None, Some(_)) => return Err(ConfigError::invalid("tenants", "needs tenant_claim")),
             (None, None) => None,
             (Some(path), tenants) => {
-                let path = ClaimPath::parse(path)
-                    .ok_or_else(|| ConfigError::invalid("tenant_claim", "not a dotted claim path"))?;
+                let path = ClaimPath::parse(path).ok_or_else(|| {
+                    ConfigError::invalid("tenant_claim", "not a dotted claim path")
+                })?;
                 let allow = match tenants {
                     None => None,
                     Some(list) if list.is_empty() => {
@@ -387,7 +406,10 @@ impl Issuer {
                     }
                     Some(list) => {
                         if list.iter().any(String::is_empty) {
-                            return Err(ConfigError::invalid("tenants", "must not contain an empty string"));
+                            return Err(ConfigError::invalid(
+                                "tenants",
+                                "must not contain an empty string",
+                            ));
                         }
                         Some(list.iter().cloned().collect())
                     }
@@ -400,9 +422,10 @@ impl Issuer {
         }
         let mut origins = Vec::new();
         for (i, origin) in self.origins.iter().enumerate() {
-            origins.push(crate::cors::canonical_origin(origin, false).map_err(|why| {
-                ConfigError::invalid(format!("origins[{i}]"), why)
-            })?);
+            origins.push(
+                crate::cors::canonical_origin(origin, false)
+                    .map_err(|why| ConfigError::invalid(format!("origins[{i}]"), why))?,
+            );
         }
         let mut tenant_origins = BTreeMap::new();
         for (tenant_name, list) in &self.tenant_origins {
@@ -440,7 +463,8 @@ impl Issuer {
 
 /// Parses a URL the layer will fetch: `https`, or `http` to a loopback host.
 pub(crate) fn parse_fetch_url(text: &str, key: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = reqwest::Url::parse(text).map_err(|e| ConfigError::invalid(key, format!("not a URL: {e}")))?;
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| ConfigError::invalid(key, format!("not a URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -450,7 +474,12 @@ pub(crate) fn parse_fetch_url(text: &str, key: &str) -> Result<reqwest::Url, Con
                 "plain http is accepted only for loopback hosts (localhost, 127.0.0.0/8, [::1])",
             ));
         }
-        other => return Err(ConfigError::invalid(key, format!("scheme {other:?} is not https"))),
+        other => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("scheme {other:?} is not https"),
+            ));
+        }
     }
     if url.host().is_none() {
         return Err(ConfigError::invalid(key, "has no host"));
@@ -478,7 +507,12 @@ mod tests {
     #[test]
     fn fetch_urls_must_be_https_or_loopback() {
         assert!(parse_fetch_url("https://a.example/jwks", "jwks_url").is_ok());
-        for ok in ["http://localhost:1/j", "http://127.0.0.1:9/j", "http://127.5.6.7/j", "http://[::1]:8/j"] {
+        for ok in [
+            "http://localhost:1/j",
+            "http://127.0.0.1:9/j",
+            "http://127.5.6.7/j",
+            "http://[::1]:8/j",
+        ] {
             assert!(parse_fetch_url(ok, "jwks_url").is_ok(), "{ok}");
         }
         for bad in [
@@ -514,14 +548,37 @@ mod tests {
     fn bad_values_name_their_key() {
         let cases: Vec<(Issuer, &str)> = vec![
             (Issuer::secret([1u8; 31]), "secret"),
-            (Issuer::secret_env("JWT_GUARD_SURELY_UNSET_VARIABLE"), "secret_env"),
-            (Issuer::secret([1u8; 32]).leeway(Duration::from_secs(301)), "leeway"),
-            (Issuer::secret([1u8; 32]).refresh_cooldown(Duration::from_secs(1)), "refresh_cooldown"),
+            (
+                Issuer::secret_env("JWT_GUARD_SURELY_UNSET_VARIABLE"),
+                "secret_env",
+            ),
+            (
+                Issuer::secret([1u8; 32]).leeway(Duration::from_secs(301)),
+                "leeway",
+            ),
+            (
+                Issuer::secret([1u8; 32]).refresh_cooldown(Duration::from_secs(1)),
+                "refresh_cooldown",
+            ),
             (Issuer::secret([1u8; 32]).tenants(["a"]), "tenants"),
-            (Issuer::secret([1u8; 32]).tenant_claim("a..b"), "tenant_claim"),
-            (Issuer::secret([1u8; 32]).required_claims(["ok", ""]), "required_claims[1]"),
-            (Issuer::secret([1u8; 32]).required_claims(Vec::<String>::new()).reject_replays(), "replay"),
-            (Issuer::secret([1u8; 32]).origins(["https://a.example/path"]), "origins[0]"),
+            (
+                Issuer::secret([1u8; 32]).tenant_claim("a..b"),
+                "tenant_claim",
+            ),
+            (
+                Issuer::secret([1u8; 32]).required_claims(["ok", ""]),
+                "required_claims[1]",
+            ),
+            (
+                Issuer::secret([1u8; 32])
+                    .required_claims(Vec::<String>::new())
+                    .reject_replays(),
+                "replay",
+            ),
+            (
+                Issuer::secret([1u8; 32]).origins(["https://a.example/path"]),
+                "origins[0]",
+            ),
             (Issuer::public_key_pem("garbage"), "public_key_pem"),
             (Issuer::secret([1u8; 32]).name(" "), "name"),
         ];

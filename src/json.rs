@@ -47,7 +47,10 @@ impl fmt::Display for JsonError {
 }
 
 /// Parses `bytes` as one JSON object under `limits`.
-pub(crate) fn parse_object(bytes: &[u8], limits: JsonLimits) -> Result<Map<String, Value>, JsonError> {
+pub(crate) fn parse_object(
+    bytes: &[u8],
+    limits: JsonLimits,
+) -> Result<Map<String, Value>, JsonError> {
     let state = State {
         limits,
         entries: Cell::new(0),
@@ -195,9 +198,15 @@ mod tests {
     #[test]
     fn refuses_duplicates_at_any_depth() {
         assert_eq!(parse(r#"{"a":1,"a":2}"#), Err(JsonError::DuplicateMember));
-        assert_eq!(parse(r#"{"x":{"a":1,"a":1}}"#), Err(JsonError::DuplicateMember));
+        assert_eq!(
+            parse(r#"{"x":{"a":1,"a":1}}"#),
+            Err(JsonError::DuplicateMember)
+        );
         // Escapes that decode to the same name are the same name.
-        assert_eq!(parse(r#"{"a":1,"\u0061":2}"#), Err(JsonError::DuplicateMember));
+        assert_eq!(
+            parse(r#"{"a":1,"\u0061":2}"#),
+            Err(JsonError::DuplicateMember)
+        );
     }
 
     #[test]

@@ -161,7 +161,10 @@ mod tests {
 
     #[test]
     fn parses_a_well_formed_token() {
-        let t = token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#, r#"{"sub":"a"}"#);
+        let t = token(
+            r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#,
+            r#"{"sub":"a"}"#,
+        );
         let jws = parse(&t).unwrap();
         assert_eq!(jws.alg, Algorithm::RS256);
         assert_eq!(jws.kid.as_deref(), Some("k1"));
@@ -185,7 +188,11 @@ mod tests {
             r#"{"payload":"x"}"#,
             "",
         ] {
-            assert_eq!(parse(bad).map(|_| ()), Err(Reason::MalformedToken), "{bad:?}");
+            assert_eq!(
+                parse(bad).map(|_| ()),
+                Err(Reason::MalformedToken),
+                "{bad:?}"
+            );
         }
     }
 
@@ -193,7 +200,11 @@ mod tests {
     fn refuses_alg_none_and_unknown_algorithms() {
         for alg in ["none", "None", "rs256", "ES512", ""] {
             let t = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
-            assert_eq!(parse(&t).map(|_| ()), Err(Reason::AlgorithmNotAllowed), "{alg}");
+            assert_eq!(
+                parse(&t).map(|_| ()),
+                Err(Reason::AlgorithmNotAllowed),
+                "{alg}"
+            );
         }
         let t = token(r#"{"alg":null}"#, "{}");
         assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
@@ -219,7 +230,13 @@ mod tests {
     #[test]
     fn checks_kid_and_typ() {
         let long = "k".repeat(MAX_KID_LEN);
-        assert!(parse(&token(&format!(r#"{{"alg":"RS256","kid":"{long}"}}"#), "{}")).is_ok());
+        assert!(
+            parse(&token(
+                &format!(r#"{{"alg":"RS256","kid":"{long}"}}"#),
+                "{}"
+            ))
+            .is_ok()
+        );
         let longer = "k".repeat(MAX_KID_LEN + 1);
         let t = token(&format!(r#"{{"alg":"RS256","kid":"{longer}"}}"#), "{}");
         assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader));
@@ -227,7 +244,13 @@ mod tests {
             let t = token(&format!(r#"{{"alg":"RS256","kid":{kid}}}"#), "{}");
             assert_eq!(parse(&t).map(|_| ()), Err(Reason::BadHeader), "{kid}");
         }
-        for typ in ["JWT", "jwt", "at+jwt", "application/jwt", "application/at+JWT"] {
+        for typ in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "application/jwt",
+            "application/at+JWT",
+        ] {
             let t = token(&format!(r#"{{"alg":"RS256","typ":"{typ}"}}"#), "{}");
             assert!(parse(&t).is_ok(), "{typ}");
         }

@@ -128,10 +128,7 @@ impl VerifyingKey {
                 .map_err(|e| key_error(format!("invalid RSA key: {e}")))?;
             checks.push((alg, Check::Public(parsed)));
         }
-        Ok(Self::assemble(kid, Family::Rsa,
-            checks,
-            fingerprint,
-        ))
+        Ok(Self::assemble(kid, Family::Rsa, checks, fingerprint))
     }
 
     /// An EC key from its affine coordinates (each exactly the curve's size).
@@ -156,7 +153,9 @@ impl VerifyingKey {
             return Err(key_error("the key's alg does not fit its curve"));
         }
         if !allowed.contains(&curve) {
-            return Err(key_error(format!("{curve} is not among the accepted algorithms")));
+            return Err(key_error(format!(
+                "{curve} is not among the accepted algorithms"
+            )));
         }
         let mut point = Vec::with_capacity(1 + 2 * size);
         point.push(0x04);
@@ -164,7 +163,9 @@ impl VerifyingKey {
         point.extend_from_slice(y);
         let parsed = ParsedPublicKey::new(ec_params(curve), &point)
             .map_err(|e| key_error(format!("invalid EC key: {e}")))?;
-        Ok(Self::assemble(kid, Family::Ec,
+        Ok(Self::assemble(
+            kid,
+            Family::Ec,
             vec![(curve, Check::Public(parsed))],
             fingerprint,
         ))
@@ -189,10 +190,7 @@ impl VerifyingKey {
             .take(1)
             .map(|alg| (alg, Check::Public(parsed.clone())))
             .collect();
-        Ok(Self::assemble(kid, Family::Okp,
-            checks,
-            fingerprint,
-        ))
+        Ok(Self::assemble(kid, Family::Okp, checks, fingerprint))
     }
 
     /// A shared secret for the HS* algorithms in `allowed`, each checked for its least length.
@@ -237,7 +235,11 @@ impl VerifyingKey {
                 )));
             }
             let mut checks = Vec::new();
-            for alg in allowed.iter().copied().filter(|a| a.family() == Family::Rsa) {
+            for alg in allowed
+                .iter()
+                .copied()
+                .filter(|a| a.family() == Family::Rsa)
+            {
                 if let Some(params) = rsa_params(alg) {
                     if let Ok(parsed) = ParsedPublicKey::new(params, &der) {
                         checks.push((alg, Check::Public(parsed)));
@@ -275,9 +277,7 @@ impl VerifyingKey {
         fingerprint: Vec<u8>,
     ) -> Result<Self, KeyError> {
         if checks.is_empty() {
-            return Err(key_error(
-                "the key fits none of the configured algorithms",
-            ));
+            return Err(key_error("the key fits none of the configured algorithms"));
         }
         Ok(Self::assemble(None, family, checks, fingerprint))
     }
@@ -307,10 +307,14 @@ fn candidate_algorithms(
 ) -> Result<Vec<Algorithm>, KeyError> {
     if let Some(alg) = declared {
         if alg.family() != family {
-            return Err(key_error(format!("the key's alg {alg} does not fit its type")));
+            return Err(key_error(format!(
+                "the key's alg {alg} does not fit its type"
+            )));
         }
         if !allowed.contains(&alg) {
-            return Err(key_error(format!("{alg} is not among the accepted algorithms")));
+            return Err(key_error(format!(
+                "{alg} is not among the accepted algorithms"
+            )));
         }
         return Ok(vec![alg]);
     }
@@ -413,8 +417,8 @@ mod tests {
 
     #[test]
     fn hmac_verifies_only_its_own_tag() {
-        let key = VerifyingKey::secret(b"0123456789abcdef0123456789abcdef", &[Algorithm::HS256])
-            .unwrap();
+        let key =
+            VerifyingKey::secret(b"0123456789abcdef0123456789abcdef", &[Algorithm::HS256]).unwrap();
         let tag = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, b"0123456789abcdef0123456789abcdef"),
             b"msg",

@@ -1,26 +1,34 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 // The modules in the order a request flows through them.
-mod builder;
-mod layer;
-mod service;
-mod cors;
-mod token;
-mod jws;
-mod json;
-mod verify;
-mod cache;
-mod jwks;
-mod key;
-mod claims;
-mod replay;
-mod identity;
-mod reject;
 mod body;
+mod builder;
+mod cache;
+mod claims;
+mod cors;
 mod future;
+mod identity;
+mod json;
+mod jwks;
+mod jws;
+mod key;
+mod layer;
+mod reject;
+mod replay;
+mod service;
 mod shared;
+mod token;
+mod verify;
 
 mod algorithm;
 mod clock;
@@ -43,6 +51,10 @@ pub use service::JwtGuardService;
 pub use token::{InvalidTokenSource, MAX_TOKEN_LEN, TokenSource};
 
 mod issuer;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -32,12 +32,19 @@ impl Challenges {
                 "must be non-empty printable ASCII without `\"` or `\\`",
             ));
         }
-        let value = |text: String| HeaderValue::from_str(&text).map_err(|_| ConfigError::invalid("realm", "not a valid header value"));
+        let value = |text: String| {
+            HeaderValue::from_str(&text)
+                .map_err(|_| ConfigError::invalid("realm", "not a valid header value"))
+        };
         Ok(Self {
             realm: realm.to_owned(),
             missing: value(format!("Bearer realm=\"{realm}\""))?,
-            invalid_request: value(format!("Bearer realm=\"{realm}\", error=\"invalid_request\""))?,
-            insufficient_scope: value(format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""))?,
+            invalid_request: value(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_request\""
+            ))?,
+            insufficient_scope: value(format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
+            ))?,
         })
     }
 
@@ -93,7 +100,9 @@ mod tests {
     use crate::error::Reason;
 
     fn render(reason: Reason) -> Response<Bytes> {
-        Challenges::new("jwt-guard").unwrap().response(Rejection::new(reason))
+        Challenges::new("jwt-guard")
+            .unwrap()
+            .response(Rejection::new(reason))
     }
 
     #[test]
@@ -103,7 +112,10 @@ mod tests {
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\"");
         let r = render(Reason::DuplicateAuthorization);
         assert_eq!(r.status(), 400);
-        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\", error=\"invalid_request\"");
+        assert_eq!(
+            r.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"jwt-guard\", error=\"invalid_request\""
+        );
         let r = render(Reason::Expired);
         assert_eq!(r.status(), 401);
         assert_eq!(
@@ -112,7 +124,10 @@ mod tests {
         );
         let r = render(Reason::TenantNotAllowed);
         assert_eq!(r.status(), 403);
-        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\"");
+        assert_eq!(
+            r.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\""
+        );
         let r = render(Reason::OriginNotAllowed);
         assert_eq!(r.status(), 403);
         assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
@@ -120,7 +135,9 @@ mod tests {
 
     #[test]
     fn unavailable_has_retry_after_and_no_challenge() {
-        let r = Challenges::new("r").unwrap().response(Rejection::unavailable(Reason::KeysUnavailable, 7));
+        let r = Challenges::new("r")
+            .unwrap()
+            .response(Rejection::unavailable(Reason::KeysUnavailable, 7));
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[RETRY_AFTER], "7");
         assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
@@ -132,12 +149,40 @@ mod tests {
     fn every_reason_has_a_json_body_with_its_code() {
         use Reason::*;
         for reason in [
-            MissingToken, DuplicateAuthorization, MalformedCredential, MalformedCookie, MalformedQuery,
-            DuplicateOrigin, TokenTooLarge, MalformedToken, BadHeader, AlgorithmNotAllowed, BadPayload,
-            UnknownIssuer, UnknownKid, AmbiguousKey, NoMatchingKey, BadSignature, Expired, NotYetValid,
-            IssuedInFuture, LifetimeTooLong, TooOld, BadDate, BadIssuer, BadAudience, MissingClaim,
-            BadTenant, TenantNotAllowed, Replayed, ReplayStoreFull, OriginNotAllowed, OriginNotBound,
-            PreflightRefused, KeysUnavailable,
+            MissingToken,
+            DuplicateAuthorization,
+            MalformedCredential,
+            MalformedCookie,
+            MalformedQuery,
+            DuplicateOrigin,
+            TokenTooLarge,
+            MalformedToken,
+            BadHeader,
+            AlgorithmNotAllowed,
+            BadPayload,
+            UnknownIssuer,
+            UnknownKid,
+            AmbiguousKey,
+            NoMatchingKey,
+            BadSignature,
+            Expired,
+            NotYetValid,
+            IssuedInFuture,
+            LifetimeTooLong,
+            TooOld,
+            BadDate,
+            BadIssuer,
+            BadAudience,
+            MissingClaim,
+            BadTenant,
+            TenantNotAllowed,
+            Replayed,
+            ReplayStoreFull,
+            OriginNotAllowed,
+            OriginNotBound,
+            PreflightRefused,
+            KeysUnavailable,
+            ClaimsShape,
         ] {
             let r = render(reason);
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();

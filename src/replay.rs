@@ -161,6 +161,9 @@ mod tests {
         }
         assert_eq!(replays, 16);
         // After expiry, room is made by purging.
-        assert_eq!(store.record("i", "late", 300.0, 150.0), ReplayVerdict::Fresh);
+        assert_eq!(
+            store.record("i", "late", 300.0, 150.0),
+            ReplayVerdict::Fresh
+        );
     }
 }

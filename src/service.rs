@@ -29,7 +29,11 @@ pub struct JwtGuardService<S> {
 
 impl<S> JwtGuardService<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>, mode: Mode) -> Self {
-        Self { inner, shared, mode }
+        Self {
+            inner,
+            shared,
+            mode,
+        }
     }
 }
 
@@ -55,8 +59,19 @@ where
         req.extensions_mut().remove::<Verified>();
 
         // ① Origin: more than one is not a browser's request.
-        if req.headers().get_all(header::ORIGIN).iter().nth(1).is_some() {
-            return ResponseFuture::reject(shared, mode, RequestOrigin::Absent, Rejection::new(Reason::DuplicateOrigin));
+        if req
+            .headers()
+            .get_all(header::ORIGIN)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return ResponseFuture::reject(
+                shared,
+                mode,
+                RequestOrigin::Absent,
+                Rejection::new(Reason::DuplicateOrigin),
+            );
         }
         let origin = shared.cors.classify(req.headers());
 
@@ -66,7 +81,12 @@ where
                 return ResponseFuture::preflight(shared, &origin, req.headers());
             }
             if matches!(origin, RequestOrigin::Refused(_)) {
-                return ResponseFuture::reject(shared, mode, origin, Rejection::new(Reason::OriginNotAllowed));
+                return ResponseFuture::reject(
+                    shared,
+                    mode,
+                    origin,
+                    Rejection::new(Reason::OriginNotAllowed),
+                );
             }
         }
         if !mode.auth {
@@ -80,13 +100,23 @@ where
         let mut req = Request::from_parts(parts, body);
         let found = match extracted {
             Ok(found) => found,
-            Err(reason) => return ResponseFuture::reject(shared, mode, origin, Rejection::new(reason)),
+            Err(reason) => {
+                return ResponseFuture::reject(shared, mode, origin, Rejection::new(reason));
+            }
         };
         let Some(found) = found else {
             if mode.optional {
+                #[cfg(feature = "axum")]
+                req.extensions_mut()
+                    .insert(crate::extract::Anonymous(Arc::clone(&shared.challenges)));
                 return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
             }
-            return ResponseFuture::reject(shared, mode, origin, Rejection::new(Reason::MissingToken));
+            return ResponseFuture::reject(
+                shared,
+                mode,
+                origin,
+                Rejection::new(Reason::MissingToken),
+            );
         };
         if let Some(uri) = found.stripped_uri {
             *req.uri_mut() = uri;

@@ -9,6 +9,6 @@ use crate::verify::Engine;
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) cors: CorsPolicy,
-    pub(crate) challenges: Challenges,
+    pub(crate) challenges: std::sync::Arc<Challenges>,
     pub(crate) sources: Vec<TokenSource>,
 }

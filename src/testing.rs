@@ -69,16 +69,27 @@ impl TestKey {
     pub fn rsa(kid: &str, alg: Algorithm) -> Self {
         assert!(matches!(
             alg,
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
         ));
-        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation");
+        let pair =
+            RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation");
         let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let jwk = json!({
             "kty": "RSA", "kid": kid, "alg": alg.as_str(), "use": "sig",
             "n": URL_SAFE_NO_PAD.encode(&components.n),
             "e": URL_SAFE_NO_PAD.encode(&components.e),
         });
-        Self { kid: kid.to_owned(), alg, signer: Signer::Rsa(pair), jwk }
+        Self {
+            kid: kid.to_owned(),
+            alg,
+            signer: Signer::Rsa(pair),
+            jwk,
+        }
     }
 
     /// A new EC key for ES256 (P-256) or ES384 (P-384).
@@ -102,7 +113,12 @@ impl TestKey {
             "kty": "EC", "kid": kid, "alg": alg.as_str(), "use": "sig", "crv": crv,
             "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
         });
-        Self { kid: kid.to_owned(), alg, signer: Signer::Ec(pair), jwk }
+        Self {
+            kid: kid.to_owned(),
+            alg,
+            signer: Signer::Ec(pair),
+            jwk,
+        }
     }
 
     /// An HMAC key (for minting HS256/384/512 tokens against a secret issuer). It has no JWK:
@@ -161,7 +177,8 @@ impl TestKey {
                     _ => &sig::RSA_PKCS1_SHA256,
                 };
                 let mut out = vec![0; pair.public_modulus_len()];
-                pair.sign(encoding, &rng, msg, &mut out).expect("RSA signing");
+                pair.sign(encoding, &rng, msg, &mut out)
+                    .expect("RSA signing");
                 out
             }
             Signer::Ec(pair) => pair.sign(&rng, msg).expect("EC signing").as_ref().to_vec(),
@@ -210,7 +227,9 @@ pub struct TestIssuer {
 
 impl fmt::Debug for TestIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestIssuer").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("TestIssuer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -232,7 +251,9 @@ impl TestIssuer {
             Arc::new(TestKey::rsa("rsa-1", Algorithm::RS256)),
             Arc::new(TestKey::ec("ec-1", Algorithm::ES256)),
         ];
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(ServerState {
             keys: Mutex::new(keys.iter().map(|k| k.jwk.clone()).collect()),
@@ -276,7 +297,9 @@ impl TestIssuer {
     /// Never: the URL is loopback http (test code only).
     #[allow(clippy::expect_used)]
     pub fn issuer(&self) -> Issuer {
-        Issuer::jwks(&self.url).expect("loopback JWKS URL").name("test")
+        Issuer::jwks(&self.url)
+            .expect("loopback JWKS URL")
+            .name("test")
     }
 
     /// How many requests the JWKS endpoint has received.
@@ -388,7 +411,11 @@ impl TokenBuilder {
         let mut claims = Map::new();
         claims.insert("iat".into(), Value::from(now));
         claims.insert("exp".into(), Value::from(now + 300));
-        Self { key, header, claims }
+        Self {
+            key,
+            header,
+            claims,
+        }
     }
 
     /// Sets a claim (`Value::Null` keeps it, as null).
@@ -486,9 +513,11 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>) {
                 JwksResponse::Body(body) => (200, body, String::new()),
                 JwksResponse::Keys => {
                     let etag = lock(&state.etag).clone();
-                    let if_none_match = request
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("if-none-match:").map(|v| v.trim().to_owned()));
+                    let if_none_match = request.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("if-none-match:")
+                            .map(|v| v.trim().to_owned())
+                    });
                     let mut extra = String::new();
                     if let Some(cc) = lock(&state.cache_control).as_ref() {
                         extra.push_str(&format!("cache-control: {cc}\r\n"));
@@ -496,7 +525,10 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>) {
                     if let Some(etag) = &etag {
                         extra.push_str(&format!("etag: {etag}\r\n"));
                     }
-                    if etag.is_some() && if_none_match.as_deref() == etag.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    if etag.is_some()
+                        && if_none_match.as_deref()
+                            == etag.as_deref().map(str::to_ascii_lowercase).as_deref()
+                    {
                         state.not_modified.fetch_add(1, Ordering::SeqCst);
                         (304, Vec::new(), extra)
                     } else {

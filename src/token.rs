@@ -150,10 +150,7 @@ fn bearer(headers: &mut HeaderMap) -> Result<Option<String>, Reason> {
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(bytes: &[u8]) -> bool {
-    let body_end = bytes
-        .iter()
-        .rposition(|b| *b != b'=')
-        .map_or(0, |i| i + 1);
+    let body_end = bytes.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let (body, _padding) = bytes.split_at(body_end);
     !body.is_empty()
         && body
@@ -225,11 +222,7 @@ fn query(uri: &Uri, name: &str) -> Result<Option<Found>, Reason> {
         format!("{path}?{}", kept.join("&"))
     };
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        path_and_query
-            .parse()
-            .map_err(|_| Reason::MalformedQuery)?,
-    );
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| Reason::MalformedQuery)?);
     let stripped = Uri::from_parts(parts).map_err(|_| Reason::MalformedQuery)?;
     Ok(Some(Found {
         token,
@@ -280,13 +273,22 @@ mod tests {
 
     fn from_header(value: &str) -> Result<Option<String>, Reason> {
         let mut map = headers(&[("authorization", value)]);
-        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]).map(|f| f.map(|f| f.token))
+        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header])
+            .map(|f| f.map(|f| f.token))
     }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
-        for value in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi "] {
-            assert_eq!(from_header(value), Ok(Some("abc.def.ghi".into())), "{value}");
+        for value in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER  abc.def.ghi ",
+        ] {
+            assert_eq!(
+                from_header(value),
+                Ok(Some("abc.def.ghi".into())),
+                "{value}"
+            );
         }
     }
 
@@ -299,8 +301,19 @@ mod tests {
 
     #[test]
     fn malformed_credentials_are_bad_requests() {
-        for value in ["Bearer", "Bearer ", "Bearer a b", "Bearer a,b", "Bearer =abc", "Bearer a=b"] {
-            assert_eq!(from_header(value), Err(Reason::MalformedCredential), "{value:?}");
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer =abc",
+            "Bearer a=b",
+        ] {
+            assert_eq!(
+                from_header(value),
+                Err(Reason::MalformedCredential),
+                "{value:?}"
+            );
         }
         let mut map = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
         assert_eq!(
@@ -312,7 +325,10 @@ mod tests {
     #[test]
     fn token_size_cap_is_exact() {
         let at_cap = "a".repeat(MAX_TOKEN_LEN);
-        assert_eq!(from_header(&format!("Bearer {at_cap}")), Ok(Some(at_cap.clone())));
+        assert_eq!(
+            from_header(&format!("Bearer {at_cap}")),
+            Ok(Some(at_cap.clone()))
+        );
         assert_eq!(
             from_header(&format!("Bearer {at_cap}a")),
             Err(Reason::TokenTooLarge)
@@ -330,7 +346,9 @@ mod tests {
     fn cookies() {
         let src = [TokenSource::Cookie("jwt".into())];
         let mut map = headers(&[("cookie", "a=1; jwt=tok.en.x; b=2")]);
-        let found = extract(&mut map, &Uri::from_static("/"), &src).unwrap().unwrap();
+        let found = extract(&mut map, &Uri::from_static("/"), &src)
+            .unwrap()
+            .unwrap();
         assert_eq!(found.token, "tok.en.x");
         let mut map = headers(&[("cookie", "jwt=a"), ("cookie", "jwt=b")]);
         assert_eq!(
@@ -357,9 +375,15 @@ mod tests {
         let found = extract(&mut HeaderMap::new(), &uri, &src).unwrap().unwrap();
         assert_eq!(found.stripped_uri.unwrap(), "http://h/x");
         let uri: Uri = "/x?tenant=a&tenant=b".parse().unwrap();
-        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Err(Reason::MalformedQuery));
+        assert_eq!(
+            extract(&mut HeaderMap::new(), &uri, &src),
+            Err(Reason::MalformedQuery)
+        );
         let uri: Uri = "/x?tenant=".parse().unwrap();
-        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Err(Reason::MalformedQuery));
+        assert_eq!(
+            extract(&mut HeaderMap::new(), &uri, &src),
+            Err(Reason::MalformedQuery)
+        );
         let uri: Uri = "/x?other=1".parse().unwrap();
         assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Ok(None));
     }
@@ -371,7 +395,9 @@ mod tests {
         let uri: Uri = "/?jwt=from.query.x".parse().unwrap();
         let found = extract(&mut map, &uri, &src).unwrap().unwrap();
         assert_eq!(found.token, "from.query.x");
-        let found = extract(&mut map, &Uri::from_static("/"), &src).unwrap().unwrap();
+        let found = extract(&mut map, &Uri::from_static("/"), &src)
+            .unwrap()
+            .unwrap();
         assert_eq!(found.token, "from.header.x");
     }
 
@@ -379,7 +405,10 @@ mod tests {
     fn source_names_parse() {
         assert_eq!("header".parse(), Ok(TokenSource::Header));
         assert_eq!("cookie:jwt".parse(), Ok(TokenSource::Cookie("jwt".into())));
-        assert_eq!("query:tenant".parse(), Ok(TokenSource::Query("tenant".into())));
+        assert_eq!(
+            "query:tenant".parse(),
+            Ok(TokenSource::Query("tenant".into()))
+        );
         for bad in ["", "Header", "cookie:", "query", "query:a b", "form:x"] {
             assert!(bad.parse::<TokenSource>().is_err(), "{bad}");
         }

@@ -42,14 +42,23 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Settles `token` from the verified-token cache when it can: `None` on a miss.
-    pub(crate) fn verify_cached(&self, token: &str, origin: Option<&str>) -> Option<Result<Verified, Rejection>> {
+    pub(crate) fn verify_cached(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+    ) -> Option<Result<Verified, Rejection>> {
         let hit = self.cache.as_ref()?.get(token)?;
-        self.check_cached(&hit, self.clock.now(), origin).transpose()
+        self.check_cached(&hit, self.clock.now(), origin)
+            .transpose()
     }
 
     /// Verifies `token` in full (the caller has tried the cache); `origin` is the request's
     /// `Origin`, for the issuer and tenant bindings.
-    pub(crate) async fn verify(&self, token: &str, origin: Option<&str>) -> Result<Verified, Rejection> {
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+    ) -> Result<Verified, Rejection> {
         let now = self.clock.now();
 
         let jws = Jws::parse(token, self.json_limits)?;
@@ -78,7 +87,11 @@ impl Engine {
                 .policy
                 .valid_until(accepted.dates)
                 .ok_or(Reason::MissingClaim)?;
-            match self.replay.check_and_record(&issuer.name, jti, until, now).await {
+            match self
+                .replay
+                .check_and_record(&issuer.name, jti, until, now)
+                .await
+            {
                 ReplayVerdict::Fresh => {}
                 ReplayVerdict::Replayed => return Err(Reason::Replayed.into()),
                 ReplayVerdict::Full => {
@@ -113,7 +126,12 @@ impl Engine {
 
     /// A cache hit is re-checked: the key must still be in its set, the dates still good, the
     /// tenant and the origin still allowed. `Ok(None)`: treat as a miss.
-    fn check_cached(&self, hit: &CachedToken, now: f64, origin: Option<&str>) -> Result<Option<Verified>, Rejection> {
+    fn check_cached(
+        &self,
+        hit: &CachedToken,
+        now: f64,
+        origin: Option<&str>,
+    ) -> Result<Option<Verified>, Rejection> {
         let Some(authority) = self.authorities.get(hit.authority) else {
             return Ok(None);
         };
@@ -171,7 +189,9 @@ impl Engine {
     ) -> Result<(usize, Arc<VerifyingKey>), Rejection> {
         if jws.alg.is_symmetric() {
             for &index in candidates {
-                if let Some(PreparedKeys::Fixed(key)) = self.authorities.get(index).map(|a| &a.issuer.keys) {
+                if let Some(PreparedKeys::Fixed(key)) =
+                    self.authorities.get(index).map(|a| &a.issuer.keys)
+                {
                     if key.verify(jws.alg, jws.signing_input, &jws.signature) {
                         return Ok((index, Arc::clone(key)));
                     }
@@ -232,7 +252,11 @@ fn rank(rejection: &Rejection) -> u8 {
 
 /// The issuer's `origins` and the tenant's `tenant_origins` apply whenever the request has an
 /// `Origin`.
-fn check_origin(issuer: &PreparedIssuer, tenant: Option<&str>, origin: Option<&str>) -> Result<(), Reason> {
+fn check_origin(
+    issuer: &PreparedIssuer,
+    tenant: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(), Reason> {
     let Some(origin) = origin else {
         return Ok(());
     };

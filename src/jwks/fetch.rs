@@ -48,7 +48,10 @@ impl fmt::Display for FetchError {
 }
 
 /// The shared client: connect timeout, total timeout, no redirects.
-pub(crate) fn client(connect_timeout: Duration, total_timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn client(
+    connect_timeout: Duration,
+    total_timeout: Duration,
+) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(total_timeout)
@@ -78,7 +81,9 @@ async fn fetch_inner(
     etag: Option<&HeaderValue>,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {
-    let mut request = client.get(url.clone()).header(http::header::ACCEPT, "application/json");
+    let mut request = client
+        .get(url.clone())
+        .header(http::header::ACCEPT, "application/json");
     if let Some(etag) = etag {
         request = request.header(IF_NONE_MATCH, etag.clone());
     }
@@ -98,11 +103,9 @@ async fn fetch_inner(
         return Err(FetchError::TooLarge);
     }
     let etag = response.headers().get(ETAG).cloned();
-    let mut body = Vec::with_capacity(
-        response
-            .content_length()
-            .map_or(8 * 1024, |len| usize::try_from(len).unwrap_or(limits.max_body)),
-    );
+    let mut body = Vec::with_capacity(response.content_length().map_or(8 * 1024, |len| {
+        usize::try_from(len).unwrap_or(limits.max_body)
+    }));
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > limits.max_body {
             return Err(FetchError::TooLarge);
@@ -139,7 +142,8 @@ pub(crate) fn max_age<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> Opti
                 if let Ok(secs) = arg.trim().trim_matches('"').parse::<u64>() {
                     found = Some(Duration::from_secs(secs));
                 }
-            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache")
+            {
                 return Some(Duration::ZERO);
             }
         }
@@ -159,9 +163,15 @@ mod tests {
     #[test]
     fn cache_control_max_age() {
         assert_eq!(parse(&[]), None);
-        assert_eq!(parse(&["public, max-age=3600"]), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse(&["public, max-age=3600"]),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(parse(&["MAX-AGE=\"20\""]), Some(Duration::from_secs(20)));
-        assert_eq!(parse(&["public", "max-age=5"]), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse(&["public", "max-age=5"]),
+            Some(Duration::from_secs(5))
+        );
         assert_eq!(parse(&["max-age=abc"]), None);
         assert_eq!(parse(&["no-store"]), Some(Duration::ZERO));
         assert_eq!(parse(&["max-age=60, no-cache"]), Some(Duration::ZERO));

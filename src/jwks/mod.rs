@@ -51,7 +51,11 @@ impl KeySet {
         let mut found: Option<&Arc<VerifyingKey>> = None;
         match kid {
             Some(kid) => {
-                for key in self.keys.iter().filter(|k| k.kid().map(|k| &**k) == Some(kid)) {
+                for key in self
+                    .keys
+                    .iter()
+                    .filter(|k| k.kid().map(|k| &**k) == Some(kid))
+                {
                     if found.is_some() {
                         return Lookup::Ambiguous;
                     }

@@ -40,7 +40,11 @@ impl fmt::Display for SetError {
 }
 
 /// Parses a JWKS document, keeping the keys that verify one of `allowed`.
-pub(crate) fn parse_jwks(body: &[u8], allowed: &[Algorithm], source: &str) -> Result<KeySet, SetError> {
+pub(crate) fn parse_jwks(
+    body: &[u8],
+    allowed: &[Algorithm],
+    source: &str,
+) -> Result<KeySet, SetError> {
     let doc = json::parse_object(
         body,
         JsonLimits {
@@ -104,10 +108,12 @@ pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
     }
     let declared = match string_member(jwk, "alg")? {
         None => None,
-        Some(name) => Some(
-            Algorithm::from_name(name)
-                .ok_or_else(|| format!("alg {:?} is not a supported signature algorithm", truncate(name)))?,
-        ),
+        Some(name) => Some(Algorithm::from_name(name).ok_or_else(|| {
+            format!(
+                "alg {:?} is not a supported signature algorithm",
+                truncate(name)
+            )
+        })?),
     };
     if declared.is_some_and(Algorithm::is_symmetric) {
         return Err("an HMAC alg on a public key".into());
@@ -152,7 +158,10 @@ pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
             match string_member(jwk, "crv")? {
                 Some("Ed25519") => {}
                 Some(other) => {
-                    return Err(format!("OKP curve {:?} cannot verify signatures here", truncate(other)));
+                    return Err(format!(
+                        "OKP curve {:?} cannot verify signatures here",
+                        truncate(other)
+                    ));
                 }
                 None => return Err("no crv".into()),
             }

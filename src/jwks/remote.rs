@@ -190,9 +190,15 @@ impl RemoteJwks {
         let control = lock(&self.control);
         let remaining = control
             .last_attempt
-            .map(|at| at.saturating_add(self.settings.cooldown).saturating_sub(now))
+            .map(|at| {
+                at.saturating_add(self.settings.cooldown)
+                    .saturating_sub(now)
+            })
             .unwrap_or_default();
-        Rejection::unavailable(Reason::KeysUnavailable, remaining.as_secs_f64().ceil() as u64)
+        Rejection::unavailable(
+            Reason::KeysUnavailable,
+            remaining.as_secs_f64().ceil() as u64,
+        )
     }
 
     /// Starts a fetch unless one is in flight (then joins it) or the cooldown forbids it
@@ -230,7 +236,8 @@ impl RemoteJwks {
     async fn run_fetch(&self) {
         let started = std::time::Instant::now();
         let etag = self.snapshot().and_then(|s| s.etag.clone());
-        let result = fetch::fetch(&self.client, &self.url, etag.as_ref(), self.settings.limits).await;
+        let result =
+            fetch::fetch(&self.client, &self.url, etag.as_ref(), self.settings.limits).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let now = self.clock.monotonic();
         match result {

@@ -36,7 +36,10 @@ pub(crate) async fn send(app: &Router, req: Request<Body>) -> (Response<()>, Str
     let res = app.clone().oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
-    (Response::from_parts(parts, ()), String::from_utf8_lossy(&bytes).into_owned())
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 /// `GET path` with `Authorization: Bearer token`.

@@ -36,12 +36,18 @@ async fn a_valid_token_reaches_the_handler_with_its_identity() {
     let token = issuer.token().tenant("other").sign();
     let (res, body) = send(&app, get_with("/whoami", &token)).await;
     assert_eq!(res.status(), 403, "{body}");
-    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\"");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\""
+    );
 
     // No token: 401 with a bare challenge.
     let (res, body) = send(&app, Request::get("/whoami").body(Body::empty()).unwrap()).await;
     assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"jwt-guard\"");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"jwt-guard\""
+    );
     assert!(body.contains("missing_token"));
 
     // Tampered payload: 401 invalid_token.
@@ -54,5 +60,10 @@ async fn a_valid_token_reaches_the_handler_with_its_identity() {
     parts[1] = &forged;
     let (res, body) = send(&app, get_with("/whoami", &parts.join("."))).await;
     assert_eq!(res.status(), 401, "{body}");
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
 }
