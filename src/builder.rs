@@ -16,7 +16,7 @@ use crate::json::JsonLimits;
 use crate::jwks::fetch::{self, FetchLimits};
 use crate::jwks::remote::{RemoteJwks, RemoteSettings};
 use crate::layer::{JwtGuardLayer, Mode};
-use crate::reject::Challenges;
+use crate::reject::{Challenges, RejectionBody, Renderer};
 use crate::replay::{MemoryReplayStore, ReplayStore};
 use crate::shared::Shared;
 use crate::token::TokenSource;
@@ -63,6 +63,7 @@ pub struct JwtGuardBuilder {
     jwks: JwksOptions,
     token_cache: Option<u64>,
     replay_store: Option<Arc<dyn ReplayStore>>,
+    renderer: Option<Renderer>,
 }
 
 impl fmt::Debug for JwtGuardBuilder {
@@ -88,6 +89,7 @@ impl Default for JwtGuardBuilder {
             jwks: JwksOptions::default(),
             token_cache: Some(DEFAULT_TOKEN_CACHE_BYTES),
             replay_store: None,
+            renderer: None,
         }
     }
 }
@@ -173,6 +175,32 @@ impl JwtGuardBuilder {
         self
     }
 
+    /// Renders the body of every rejection (the default is a small JSON object). The status,
+    /// `WWW-Authenticate`, `Retry-After` and CORS headers stay the layer's.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use jwt_guard::{Issuer, JwtGuard, RejectionBody};
+    ///
+    /// let guard = JwtGuard::builder()
+    ///     .issuer(Issuer::secret([7u8; 32]))
+    ///     .render_rejections(|rejection| {
+    ///         RejectionBody::new(
+    ///             HeaderValue::from_static("application/problem+json"),
+    ///             format!(r#"{{"title":"{}","status":{}}}"#, rejection.reason(), rejection.status().as_u16()),
+    ///         )
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), jwt_guard::ConfigError>(())
+    /// ```
+    pub fn render_rejections<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&Rejection) -> RejectionBody + Send + Sync + 'static,
+    {
+        self.renderer = Some(Arc::new(render));
+        self
+    }
+
     /// Checks the whole configuration and builds the guard.
     ///
     /// # Errors
@@ -197,7 +225,7 @@ impl JwtGuardBuilder {
                 ));
             }
         }
-        let challenges = Challenges::new(&self.realm)?;
+        let challenges = Challenges::new(&self.realm)?.with_renderer(self.renderer);
         let j = self.jwks;
         if j.total_timeout.is_zero()
             || j.connect_timeout.is_zero()

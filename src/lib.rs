@@ -46,6 +46,7 @@ pub use future::ResponseFuture;
 pub use identity::Verified;
 pub use issuer::Issuer;
 pub use layer::JwtGuardLayer;
+pub use reject::RejectionBody;
 pub use replay::{MemoryReplayStore, ReplayFuture, ReplayStore, ReplayVerdict};
 pub use service::JwtGuardService;
 pub use token::{InvalidTokenSource, MAX_TOKEN_LEN, TokenSource};

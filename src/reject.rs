@@ -5,19 +5,51 @@
 //! The [`Rejection`] travels in the response's extensions, for logging or metrics layers
 //! outside this one.
 
+use std::fmt;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response};
 
 use crate::error::{ConfigError, Rejection, RejectionKind};
 
-/// The challenges, prepared when the layer is built.
-#[derive(Debug)]
+/// A body for rejection responses, made by the caller's renderer
+/// ([`JwtGuardBuilder::render_rejections`](crate::JwtGuardBuilder::render_rejections)).
+#[derive(Clone, Debug)]
+pub struct RejectionBody {
+    content_type: HeaderValue,
+    body: Bytes,
+}
+
+impl RejectionBody {
+    /// A body with its `Content-Type`.
+    pub fn new(content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+        Self {
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+pub(crate) type Renderer = Arc<dyn Fn(&Rejection) -> RejectionBody + Send + Sync>;
+
+/// The challenges, prepared when the layer is built, and the optional body renderer.
 pub(crate) struct Challenges {
     realm: String,
     missing: HeaderValue,
     invalid_request: HeaderValue,
     insufficient_scope: HeaderValue,
+    renderer: Option<Renderer>,
+}
+
+impl fmt::Debug for Challenges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenges")
+            .field("realm", &self.realm)
+            .field("renderer", &self.renderer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Challenges {
@@ -45,7 +77,13 @@ impl Challenges {
             insufficient_scope: value(format!(
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
             ))?,
+            renderer: None,
         })
+    }
+
+    pub(crate) fn with_renderer(mut self, renderer: Option<Renderer>) -> Self {
+        self.renderer = renderer;
+        self
     }
 
     fn challenge(&self, rejection: &Rejection) -> Option<HeaderValue> {
@@ -66,16 +104,25 @@ impl Challenges {
     /// The response for `rejection`, with a full body.
     pub(crate) fn response(&self, rejection: Rejection) -> Response<Bytes> {
         let kind = rejection.kind();
-        // Both strings are fixed text of this crate: nothing to escape.
-        let body = format!(
-            "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
-            kind.code(),
-            rejection.reason().description()
-        );
-        let mut response = Response::new(Bytes::from(body));
+        let (content_type, body) = match &self.renderer {
+            Some(render) => {
+                let rendered = render(&rejection);
+                (rendered.content_type, rendered.body)
+            }
+            // Both strings are fixed text of this crate: nothing to escape.
+            None => (
+                HeaderValue::from_static("application/json"),
+                Bytes::from(format!(
+                    "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
+                    kind.code(),
+                    rejection.reason().description()
+                )),
+            ),
+        };
+        let mut response = Response::new(body);
         *response.status_mut() = kind.status();
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, content_type);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(challenge) = self.challenge(&rejection) {
             headers.insert(WWW_AUTHENTICATE, challenge);
@@ -190,6 +237,32 @@ mod tests {
             assert_eq!(body["error_description"], reason.description());
             assert_eq!(r.extensions().get::<Rejection>().unwrap().reason(), reason);
         }
+    }
+
+    #[test]
+    fn a_renderer_replaces_the_body_but_not_the_status_or_challenge() {
+        let renderer: Renderer = Arc::new(|rejection: &Rejection| {
+            RejectionBody::new(
+                HeaderValue::from_static("text/plain"),
+                format!("nope: {}", rejection.reason().code()),
+            )
+        });
+        let challenges = Challenges::new("api")
+            .unwrap()
+            .with_renderer(Some(renderer));
+        let r = challenges.response(Rejection::new(Reason::Expired));
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/plain");
+        assert_eq!(r.body(), "nope: expired");
+        assert!(
+            r.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer realm=\"api\", error=\"invalid_token\"")
+        );
+        let r = challenges.response(Rejection::unavailable(Reason::KeysUnavailable, 3));
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], "3");
     }
 
     #[test]
