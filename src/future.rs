@@ -30,6 +30,7 @@ pin_project! {
         shared: Arc<Shared>,
         mode: Mode,
         origin: RequestOrigin,
+        grpc: bool,
     }
 }
 
@@ -62,12 +63,13 @@ where
     S: Service<Request<ReqBody>>,
 {
     pub(crate) fn reject(
+        grpc: bool,
         shared: Arc<Shared>,
         mode: Mode,
         origin: RequestOrigin,
         rejection: Rejection,
     ) -> Self {
-        let response = shared.challenges.response(rejection);
+        let response = shared.challenges.respond(rejection, grpc);
         Self {
             state: State::Ready {
                 response: Some(response),
@@ -75,6 +77,7 @@ where
             shared,
             mode,
             origin,
+            grpc,
         }
     }
 
@@ -107,6 +110,7 @@ where
                 optional: false,
             },
             origin: RequestOrigin::Absent,
+            grpc: false,
         }
     }
 
@@ -121,10 +125,12 @@ where
             shared,
             mode,
             origin,
+            grpc: false,
         }
     }
 
     pub(crate) fn verify(
+        grpc: bool,
         shared: Arc<Shared>,
         mode: Mode,
         origin: RequestOrigin,
@@ -145,6 +151,7 @@ where
             shared,
             mode,
             origin,
+            grpc,
         }
     }
 }
@@ -163,7 +170,7 @@ where
                     let Some(response) = response.take() else {
                         // Polled after completion: answer again rather than panic.
                         let rejection = Rejection::new(Reason::MalformedToken);
-                        let response = this.shared.challenges.response(rejection);
+                        let response = this.shared.challenges.respond(rejection, *this.grpc);
                         return Poll::Ready(Ok(finish_own(
                             response,
                             this.shared,
@@ -191,7 +198,7 @@ where
                             this.state.set(State::Inner { future });
                         }
                         (Err(rejection), _, _) => {
-                            let response = this.shared.challenges.response(rejection);
+                            let response = this.shared.challenges.respond(rejection, *this.grpc);
                             this.state.set(State::Ready {
                                 response: Some(response),
                             });

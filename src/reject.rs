@@ -101,6 +101,41 @@ impl Challenges {
         }
     }
 
+    /// The response for `rejection`: a gRPC trailers-only response to a gRPC request, an HTTP one
+    /// otherwise.
+    pub(crate) fn respond(&self, rejection: Rejection, grpc: bool) -> Response<Bytes> {
+        if !grpc {
+            return self.response(rejection);
+        }
+        // gRPC over HTTP/2: status 200, the outcome in `grpc-status` / `grpc-message`
+        // (trailers-only), which tonic and every gRPC client read.
+        let code = match rejection.kind() {
+            RejectionKind::MissingToken | RejectionKind::InvalidToken => "16",
+            RejectionKind::InsufficientScope
+            | RejectionKind::OriginNotAllowed
+            | RejectionKind::PreflightRefused => "7",
+            RejectionKind::InvalidRequest => "3",
+            RejectionKind::TemporarilyUnavailable => "14",
+        };
+        let mut response = Response::new(Bytes::new());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", HeaderValue::from_static(code));
+        // The description is fixed ASCII text without `%`: valid as a grpc-message as is.
+        if let Ok(message) = HeaderValue::from_str(rejection.reason().description()) {
+            headers.insert("grpc-message", message);
+        }
+        if let Some(challenge) = self.challenge(&rejection) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = rejection.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        tracing::debug!(target: "jwt_guard::reject", reason = rejection.reason().code(), grpc_status = code, "grpc request rejected");
+        response.extensions_mut().insert(rejection);
+        response
+    }
+
     /// The response for `rejection`, with a full body.
     pub(crate) fn response(&self, rejection: Rejection) -> Response<Bytes> {
         let kind = rejection.kind();
@@ -263,6 +298,33 @@ mod tests {
         let r = challenges.response(Rejection::unavailable(Reason::KeysUnavailable, 3));
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn grpc_requests_get_a_grpc_status() {
+        let c = Challenges::new("r").unwrap();
+        let r = c.respond(Rejection::new(Reason::MissingToken), true);
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["grpc-status"], "16");
+        assert_eq!(r.headers()["grpc-message"], "no bearer token was presented");
+        assert!(r.body().is_empty());
+        assert_eq!(
+            c.respond(Rejection::new(Reason::TenantNotAllowed), true)
+                .headers()["grpc-status"],
+            "7"
+        );
+        assert_eq!(
+            c.respond(Rejection::new(Reason::DuplicateAuthorization), true)
+                .headers()["grpc-status"],
+            "3"
+        );
+        let r = c.respond(Rejection::unavailable(Reason::KeysUnavailable, 2), true);
+        assert_eq!(r.headers()["grpc-status"], "14");
+        assert_eq!(r.headers()[RETRY_AFTER], "2");
+        assert_eq!(
+            c.respond(Rejection::new(Reason::Expired), false).status(),
+            401
+        );
     }
 
     #[test]

@@ -57,6 +57,11 @@ where
         let mode = self.mode;
         // An identity is never taken from the request as it came in.
         req.extensions_mut().remove::<Verified>();
+        // gRPC clients read refusals from `grpc-status`, not from the HTTP status.
+        let grpc = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
 
         // ① Origin: more than one is not a browser's request.
         if req
@@ -67,6 +72,7 @@ where
             .is_some()
         {
             return ResponseFuture::reject(
+                grpc,
                 shared,
                 mode,
                 RequestOrigin::Absent,
@@ -82,6 +88,7 @@ where
             }
             if matches!(origin, RequestOrigin::Refused(_)) {
                 return ResponseFuture::reject(
+                    grpc,
                     shared,
                     mode,
                     origin,
@@ -101,7 +108,7 @@ where
         let found = match extracted {
             Ok(found) => found,
             Err(reason) => {
-                return ResponseFuture::reject(shared, mode, origin, Rejection::new(reason));
+                return ResponseFuture::reject(grpc, shared, mode, origin, Rejection::new(reason));
             }
         };
         let Some(found) = found else {
@@ -112,6 +119,7 @@ where
                 return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
             }
             return ResponseFuture::reject(
+                grpc,
                 shared,
                 mode,
                 origin,
@@ -128,13 +136,15 @@ where
                 req.extensions_mut().insert(verified);
                 return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
             }
-            Some(Err(rejection)) => return ResponseFuture::reject(shared, mode, origin, rejection),
+            Some(Err(rejection)) => {
+                return ResponseFuture::reject(grpc, shared, mode, origin, rejection);
+            }
             None => {}
         }
         // Take the service that was driven to readiness; leave a clone in its place
         // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verify(shared, mode, origin, found.token, req, inner)
+        ResponseFuture::verify(grpc, shared, mode, origin, found.token, req, inner)
     }
 }
