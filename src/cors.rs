@@ -77,26 +77,24 @@ impl Cors {
     }
 
     /// Adds exact origins (`https://marketplace.example`, `https://a.example:8443`), each a
-    /// canonical serialized origin: lowercase, no default port, no path, no trailing slash.
-    /// A pattern (`https://*.marketplace.example`) is accepted here too.
+    /// canonical serialized origin: lowercase, punycode, no default port, no path, no trailing
+    /// slash. A pattern (`https://*.marketplace.example`) is accepted here too. Entries are
+    /// checked when the layer is built; a mistake is a [`ConfigError`] naming
+    /// `allow_origins[i]`, counted over every call.
     pub fn allow_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        for origin in origins {
-            let origin = origin.into();
-            if origin.contains("://*.") {
-                self.patterns.push(origin);
-            } else {
-                self.origins.push(origin);
-            }
-        }
+        self.origins.extend(origins.into_iter().map(Into::into));
         self
     }
 
     /// Adds a subdomain pattern: `https://*.marketplace.example` matches one or more labels
-    /// before the base (not the apex itself), with the same scheme and port.
+    /// before the base (`https://shop.marketplace.example`, `https://a.b.marketplace.example`),
+    /// not the apex itself, with the same scheme and port. A base that is a public suffix
+    /// (`https://*.com`, `https://*.github.io`) is refused: anyone could register a subdomain.
+    /// A mistake is a [`ConfigError`] naming `allow_origin_pattern[i]`.
     pub fn allow_origin_pattern(mut self, pattern: impl Into<String>) -> Self {
         self.patterns.push(pattern.into());
         self
@@ -201,11 +199,13 @@ pub(crate) enum RequestOrigin {
 }
 
 impl RequestOrigin {
-    /// The origin as text, for the issuer and tenant bindings.
+    /// The origin as text, for the issuer and tenant bindings. An `Origin` that is not visible
+    /// ASCII is still an `Origin`: it becomes `""`, which no binding lists, so a bound issuer
+    /// or tenant refuses it instead of treating the request as server to server.
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Self::Absent => None,
-            Self::Allowed(v) | Self::Refused(v) => v.to_str().ok(),
+            Self::Allowed(v) | Self::Refused(v) => Some(v.to_str().unwrap_or("")),
         }
     }
 }
@@ -240,36 +240,53 @@ impl CorsPolicy {
     /// `origins` and `tenant_origins`, already canonical; they are allowed as well.
     pub(crate) fn new(cors: Cors, extra_origins: &[String]) -> Result<Self, ConfigError> {
         let mut exact = HashSet::new();
+        let mut patterns = Vec::new();
         for (i, origin) in cors.origins.iter().enumerate() {
             let key = format!("allow_origins[{i}]");
             if origin == "*" && cors.credentials {
-                return Err(ConfigError::invalid(key, "`*` cannot be used with allow_credentials"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` cannot be used with allow_credentials",
+                ));
+            }
+            if origin.contains("://*.") {
+                let pattern = parse_pattern(origin, cors.insecure_origins)
+                    .map_err(|why| ConfigError::invalid(key, why))?;
+                patterns.push(pattern);
+                continue;
             }
             let canonical = canonical_origin(origin, cors.insecure_origins)
                 .map_err(|why| ConfigError::invalid(key, why))?;
             exact.insert(canonical);
         }
         exact.extend(extra_origins.iter().cloned());
-        let mut patterns = Vec::new();
         for (i, pattern) in cors.patterns.iter().enumerate() {
-            let key = format!("allow_origins[{}]", cors.origins.len() + i);
+            let key = format!("allow_origin_pattern[{i}]");
             patterns.push(
                 parse_pattern(pattern, cors.insecure_origins)
                     .map_err(|why| ConfigError::invalid(key, why))?,
             );
         }
 
-        let mut methods: HashSet<String> = SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
-        let mut method_list: Vec<String> = SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
+        let mut methods: HashSet<String> =
+            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
+        let mut method_list: Vec<String> =
+            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
         for (i, method) in cors.methods.iter().enumerate() {
             let key = format!("allow_methods[{i}]");
             if method == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the methods"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the methods",
+                ));
             }
             if !is_token(method) {
                 return Err(ConfigError::invalid(key, "not an HTTP method token"));
             }
-            if ["CONNECT", "TRACE", "TRACK"].iter().any(|f| f.eq_ignore_ascii_case(method)) {
+            if ["CONNECT", "TRACE", "TRACK"]
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(method))
+            {
                 return Err(ConfigError::invalid(key, "a forbidden method"));
             }
             if methods.insert(method.clone()) {
@@ -282,7 +299,10 @@ impl CorsPolicy {
         for (i, name) in cors.headers.iter().enumerate() {
             let key = format!("allow_headers[{i}]");
             if name == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the headers"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the headers",
+                ));
             }
             if !is_token(name) {
                 return Err(ConfigError::invalid(key, "not a header name"));
@@ -297,7 +317,10 @@ impl CorsPolicy {
         for (i, name) in cors.expose.iter().enumerate() {
             let key = format!("expose_headers[{i}]");
             if name == "*" {
-                return Err(ConfigError::invalid(key, "`*` is not accepted: list the headers"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "`*` is not accepted: list the headers",
+                ));
             }
             if !is_token(name) {
                 return Err(ConfigError::invalid(key, "not a header name"));
@@ -312,9 +335,17 @@ impl CorsPolicy {
         if cors.max_age > Duration::from_secs(86_400) {
             return Err(ConfigError::invalid("max_age", "must be at most 24h"));
         }
+        if cors.max_age > Duration::from_secs(7_200) {
+            tracing::warn!(
+                target: "jwt_guard::cors",
+                max_age = cors.max_age.as_secs(),
+                "cors max_age is above what browsers keep (Chromium 2h, WebKit 10m)"
+            );
+        }
 
         let value = |text: String, key: &str| {
-            HeaderValue::from_str(&text).map_err(|_| ConfigError::invalid(key, "not a valid header value"))
+            HeaderValue::from_str(&text)
+                .map_err(|_| ConfigError::invalid(key, "not a valid header value"))
         };
         Ok(Self {
             enabled: true,
@@ -386,14 +417,20 @@ impl CorsPolicy {
 
     /// The answer to a preflight: `Ok` with the headers of a 204, or `Err(())` for a 403. The
     /// `Vary` headers are the caller's to add to both.
-    pub(crate) fn preflight(&self, origin: &RequestOrigin, headers: &HeaderMap) -> Result<HeaderMap, ()> {
+    pub(crate) fn preflight(
+        &self,
+        origin: &RequestOrigin,
+        headers: &HeaderMap,
+    ) -> Result<HeaderMap, ()> {
         if !self.enabled {
             return Err(());
         }
         let RequestOrigin::Allowed(origin) = origin else {
             return Err(());
         };
-        let mut methods = headers.get_all(header::ACCESS_CONTROL_REQUEST_METHOD).iter();
+        let mut methods = headers
+            .get_all(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .iter();
         let method = methods.next().ok_or(())?;
         if methods.next().is_some() {
             return Err(());
@@ -417,9 +454,15 @@ impl CorsPolicy {
         let mut out = HeaderMap::new();
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         if self.credentials {
-            out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
-        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods.clone());
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            self.allow_methods.clone(),
+        );
         if let Some(allow_headers) = &self.allow_headers {
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers.clone());
         }
@@ -444,7 +487,10 @@ impl CorsPolicy {
         }
     }
 
-    /// Decorates a response (the inner service's or a rejection) for `origin`.
+    /// Decorates a response (the inner service's or a rejection) for `origin`. With CORS on,
+    /// the layer owns the CORS headers: whatever the inner service set is removed first, so a
+    /// handler's `Access-Control-Allow-Origin: *` never reaches a request without an allowed
+    /// origin, and an allowed one gets exactly one `Access-Control-Allow-Origin`.
     pub(crate) fn decorate(&self, origin: &RequestOrigin, headers: &mut HeaderMap) {
         if self.vary {
             append_vary(headers, "origin");
@@ -452,21 +498,38 @@ impl CorsPolicy {
         if !self.enabled {
             return;
         }
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+            ALLOW_PRIVATE_NETWORK,
+        ] {
+            headers.remove(name);
+        }
         let RequestOrigin::Allowed(origin) = origin else {
             return;
         };
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         if self.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        } else {
-            headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.expose_headers.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            self.expose_headers.clone(),
+        );
     }
 }
 
-const REQUEST_PRIVATE_NETWORK: HeaderName = HeaderName::from_static("access-control-request-private-network");
-const ALLOW_PRIVATE_NETWORK: HeaderName = HeaderName::from_static("access-control-allow-private-network");
+const REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
+const ALLOW_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-allow-private-network");
 
 /// Appends `name` to `Vary` unless it is there already (or `*` is).
 pub(crate) fn append_vary(headers: &mut HeaderMap, name: &'static str) {
@@ -492,21 +555,38 @@ pub(crate) fn canonical_origin(origin: &str, allow_http: bool) -> Result<String,
     if origin == "*" {
         return Err("`*` is not accepted: list the origins".into());
     }
-    if origin.len() > MAX_ORIGIN_LEN || origin.bytes().any(|b| !b.is_ascii_graphic()) {
+    // Spaces and control bytes are refused outright; other non-ASCII (a Unicode host) goes on
+    // to the parser, so the error can name the punycode form.
+    if origin.len() > MAX_ORIGIN_LEN
+        || origin
+            .bytes()
+            .any(|b| b.is_ascii() && !b.is_ascii_graphic())
+    {
         return Err("not a serialized origin".into());
+    }
+    if origin.contains('*') {
+        return Err(
+            "`*` is accepted only as the first label of a pattern, as in https://*.example.com"
+                .into(),
+        );
     }
     let url = url::Url::parse(origin).map_err(|_| "not a serialized origin".to_owned())?;
     match url.scheme() {
         "https" => {}
         "http" if allow_http || is_loopback(&url) => {}
         "http" => {
-            return Err("plain http is accepted only for loopback hosts (or with the dangerous opt-in)".into());
+            return Err(
+                "plain http is accepted only for loopback hosts (or with the dangerous opt-in)"
+                    .into(),
+            );
         }
         _ => return Err("the scheme must be https (or http for loopback)".into()),
     }
     let serialized = url.origin().ascii_serialization();
     if serialized != origin {
-        return Err(format!("not a canonical serialized origin; did you mean {serialized:?}?"));
+        return Err(format!(
+            "not a canonical serialized origin; did you mean {serialized:?}?"
+        ));
     }
     Ok(serialized)
 }
@@ -523,7 +603,9 @@ fn parse_pattern(pattern: &str, allow_http: bool) -> Result<Pattern, String> {
     };
     let base = base.to_owned();
     if !base.contains('.') || psl::suffix_str(&base) == Some(base.as_str()) {
-        return Err(format!("{base:?} is a public suffix: anyone could register a subdomain"));
+        return Err(format!(
+            "{base:?} is a public suffix: anyone could register a subdomain"
+        ));
     }
     Ok(Pattern {
         scheme: url.scheme().to_owned(),
@@ -535,8 +617,7 @@ fn parse_pattern(pattern: &str, allow_http: bool) -> Result<Pattern, String> {
 /// RFC 9110 `token`.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
