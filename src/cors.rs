@@ -77,26 +77,24 @@ impl Cors {
     }
 
     /// Adds exact origins (`https://marketplace.example`, `https://a.example:8443`), each a
-    /// canonical serialized origin: lowercase, no default port, no path, no trailing slash.
-    /// A pattern (`https://*.marketplace.example`) is accepted here too.
+    /// canonical serialized origin: lowercase, punycode, no default port, no path, no trailing
+    /// slash. A pattern (`https://*.marketplace.example`) is accepted here too. Entries are
+    /// checked when the layer is built; a mistake is a [`ConfigError`] naming
+    /// `allow_origins[i]`, counted over every call.
     pub fn allow_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        for origin in origins {
-            let origin = origin.into();
-            if origin.contains("://*.") {
-                self.patterns.push(origin);
-            } else {
-                self.origins.push(origin);
-            }
-        }
+        self.origins.extend(origins.into_iter().map(Into::into));
         self
     }
 
     /// Adds a subdomain pattern: `https://*.marketplace.example` matches one or more labels
-    /// before the base (not the apex itself), with the same scheme and port.
+    /// before the base (`https://shop.marketplace.example`, `https://a.b.marketplace.example`),
+    /// not the apex itself, with the same scheme and port. A base that is a public suffix
+    /// (`https://*.com`, `https://*.github.io`) is refused: anyone could register a subdomain.
+    /// A mistake is a [`ConfigError`] naming `allow_origin_pattern[i]`.
     pub fn allow_origin_pattern(mut self, pattern: impl Into<String>) -> Self {
         self.patterns.push(pattern.into());
         self
@@ -201,11 +199,13 @@ pub(crate) enum RequestOrigin {
 }
 
 impl RequestOrigin {
-    /// The origin as text, for the issuer and tenant bindings.
+    /// The origin as text, for the issuer and tenant bindings. An `Origin` that is not visible
+    /// ASCII is still an `Origin`: it becomes `""`, which no binding lists, so a bound issuer
+    /// or tenant refuses it instead of treating the request as server to server.
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Self::Absent => None,
-            Self::Allowed(v) | Self::Refused(v) => v.to_str().ok(),
+            Self::Allowed(v) | Self::Refused(v) => Some(v.to_str().unwrap_or("")),
         }
     }
 }
@@ -240,6 +240,7 @@ impl CorsPolicy {
     /// `origins` and `tenant_origins`, already canonical; they are allowed as well.
     pub(crate) fn new(cors: Cors, extra_origins: &[String]) -> Result<Self, ConfigError> {
         let mut exact = HashSet::new();
+        let mut patterns = Vec::new();
         for (i, origin) in cors.origins.iter().enumerate() {
             let key = format!("allow_origins[{i}]");
             if origin == "*" && cors.credentials {
@@ -248,14 +249,19 @@ impl CorsPolicy {
                     "`*` cannot be used with allow_credentials",
                 ));
             }
+            if origin.contains("://*.") {
+                let pattern = parse_pattern(origin, cors.insecure_origins)
+                    .map_err(|why| ConfigError::invalid(key, why))?;
+                patterns.push(pattern);
+                continue;
+            }
             let canonical = canonical_origin(origin, cors.insecure_origins)
                 .map_err(|why| ConfigError::invalid(key, why))?;
             exact.insert(canonical);
         }
         exact.extend(extra_origins.iter().cloned());
-        let mut patterns = Vec::new();
         for (i, pattern) in cors.patterns.iter().enumerate() {
-            let key = format!("allow_origins[{}]", cors.origins.len() + i);
+            let key = format!("allow_origin_pattern[{i}]");
             patterns.push(
                 parse_pattern(pattern, cors.insecure_origins)
                     .map_err(|why| ConfigError::invalid(key, why))?,
@@ -328,6 +334,13 @@ impl CorsPolicy {
 
         if cors.max_age > Duration::from_secs(86_400) {
             return Err(ConfigError::invalid("max_age", "must be at most 24h"));
+        }
+        if cors.max_age > Duration::from_secs(7_200) {
+            tracing::warn!(
+                target: "jwt_guard::cors",
+                max_age = cors.max_age.as_secs(),
+                "cors max_age is above what browsers keep (Chromium 2h, WebKit 10m)"
+            );
         }
 
         let value = |text: String, key: &str| {
@@ -474,13 +487,27 @@ impl CorsPolicy {
         }
     }
 
-    /// Decorates a response (the inner service's or a rejection) for `origin`.
+    /// Decorates a response (the inner service's or a rejection) for `origin`. With CORS on,
+    /// the layer owns the CORS headers: whatever the inner service set is removed first, so a
+    /// handler's `Access-Control-Allow-Origin: *` never reaches a request without an allowed
+    /// origin, and an allowed one gets exactly one `Access-Control-Allow-Origin`.
     pub(crate) fn decorate(&self, origin: &RequestOrigin, headers: &mut HeaderMap) {
         if self.vary {
             append_vary(headers, "origin");
         }
         if !self.enabled {
             return;
+        }
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+            ALLOW_PRIVATE_NETWORK,
+        ] {
+            headers.remove(name);
         }
         let RequestOrigin::Allowed(origin) = origin else {
             return;
@@ -491,8 +518,6 @@ impl CorsPolicy {
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
-        } else {
-            headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
         }
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -530,8 +555,20 @@ pub(crate) fn canonical_origin(origin: &str, allow_http: bool) -> Result<String,
     if origin == "*" {
         return Err("`*` is not accepted: list the origins".into());
     }
-    if origin.len() > MAX_ORIGIN_LEN || origin.bytes().any(|b| !b.is_ascii_graphic()) {
+    // Spaces and control bytes are refused outright; other non-ASCII (a Unicode host) goes on
+    // to the parser, so the error can name the punycode form.
+    if origin.len() > MAX_ORIGIN_LEN
+        || origin
+            .bytes()
+            .any(|b| b.is_ascii() && !b.is_ascii_graphic())
+    {
         return Err("not a serialized origin".into());
+    }
+    if origin.contains('*') {
+        return Err(
+            "`*` is accepted only as the first label of a pattern, as in https://*.example.com"
+                .into(),
+        );
     }
     let url = url::Url::parse(origin).map_err(|_| "not a serialized origin".to_owned())?;
     match url.scheme() {

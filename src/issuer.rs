@@ -217,7 +217,28 @@ impl Issuer {
         self
     }
 
-    /// A request with an `Origin` must come from one of these to present this issuer's tokens.
+    /// Binds this issuer to origins (config key `origins`): a request that carries an `Origin`
+    /// must come from one of these to present this issuer's tokens, or it is refused with 403
+    /// `origin_not_allowed` (readable by the page when its origin is on the CORS list). A
+    /// request without `Origin` (server to server) is not affected.
+    ///
+    /// Each entry is a canonical serialized origin, as for [`Cors::allow_origins`]
+    /// (`https://marketplace.example`; plain `http` for loopback only); a mistake is a
+    /// [`ConfigError`] naming `origins[i]`. The binding applies with or without CORS, and
+    /// these origins are added to the CORS allow list when CORS is configured.
+    ///
+    /// ```
+    /// use jwt_guard::Issuer;
+    ///
+    /// let appdirect = Issuer::jwks("https://marketplace.example/.well-known/jwks.json")?
+    ///     .origins(["https://marketplace.example"])
+    ///     .tenant_claim("tenant")
+    ///     .tenant_origins("PARTNER_A", ["https://a.marketplace.example"])
+    ///     .tenant_origins("PARTNER_B", ["https://b.marketplace.example"]);
+    /// # Ok::<(), jwt_guard::ConfigError>(())
+    /// ```
+    ///
+    /// [`Cors::allow_origins`]: crate::Cors::allow_origins
     pub fn origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -227,7 +248,14 @@ impl Issuer {
         self
     }
 
-    /// A tenant's tokens are accepted only from these origins (when the request has `Origin`).
+    /// Binds a tenant to its own origins (config key `tenant_origins`, a table from tenant to
+    /// origins): a token whose tenant claim is `tenant`, presented with an `Origin`, is accepted
+    /// only from these origins. A token for tenant A sent from tenant B's page is refused with
+    /// 403 `origin_not_allowed`, even when both origins are on the CORS list. Tenants without
+    /// an entry are bound only by [`origins`](Self::origins). Needs
+    /// [`tenant_claim`](Self::tenant_claim); entries are canonical serialized origins, and a
+    /// mistake is a [`ConfigError`] naming `tenant_origins.TENANT[i]`. Calling it again for
+    /// the same tenant replaces its list.
     pub fn tenant_origins<I, S>(mut self, tenant: impl Into<String>, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
