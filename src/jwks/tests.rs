@@ -12,7 +12,9 @@ use super::{KeySet, Lookup};
 use crate::algorithm::Algorithm::{self, *};
 
 /// Every public-key algorithm the crate verifies.
-const ALL: &[Algorithm] = &[RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA];
+const ALL: &[Algorithm] = &[
+    RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+];
 /// The same without EdDSA.
 const NO_EDDSA: &[Algorithm] = &[RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384];
 /// The default of a JWKS issuer.
@@ -116,7 +118,11 @@ fn apple_three_rs256_keys() {
     assert_set(
         fixture!("apple-signin"),
         ALL,
-        &[("FftONTxoEg", &[RS256]), ("T8tIJ1zSrO", &[RS256]), ("pggnQeNCOU", &[RS256])],
+        &[
+            ("FftONTxoEg", &[RS256]),
+            ("T8tIJ1zSrO", &[RS256]),
+            ("pggnQeNCOU", &[RS256]),
+        ],
     );
 }
 
@@ -126,7 +132,10 @@ fn auth0_keys_are_taken_from_n_and_e_despite_a_nonconforming_x5t() {
         fixture!("auth0-tenant"),
         ALL,
         &[
-            ("QjYxQ0U1QTVCMzk4RTJFNEIxMERGN0NBOUVBQTk1NDEzRTcwNTVBMg", &[RS256]),
+            (
+                "QjYxQ0U1QTVCMzk4RTJFNEIxMERGN0NBOUVBQTk1NDEzRTcwNTVBMg",
+                &[RS256],
+            ),
             ("Lk-5NnjByFf99cg0nxMdi", &[RS256]),
         ],
     );
@@ -137,7 +146,10 @@ fn docker_two_rs256_keys() {
     assert_set(
         fixture!("docker-oidc"),
         ALL,
-        &[("xXkpBt3rWs2G-ub9lpJgq", &[RS256]), ("xepHGxNL0ePafsMQW_5yb", &[RS256])],
+        &[
+            ("xXkpBt3rWs2G-ub9lpJgq", &[RS256]),
+            ("xepHGxNL0ePafsMQW_5yb", &[RS256]),
+        ],
     );
 }
 
@@ -158,7 +170,11 @@ fn github_keys_with_expired_certificates_are_kept() {
 #[test]
 fn keycloak_encryption_key_is_skipped() {
     let body = fixture!("keycloak-realm");
-    assert_set(body, ALL, &[("nB0vgzwAcgJmjXwQZSzBMNkhoCaH4fvSwx5GC8Jq93c", &[RS256])]);
+    assert_set(
+        body,
+        ALL,
+        &[("nB0vgzwAcgJmjXwQZSzBMNkhoCaH4fvSwx5GC8Jq93c", &[RS256])],
+    );
     let set = parse(body, ALL).unwrap();
     // A token naming the enc key finds nothing.
     let enc = "Q2O_f0Z7hVL1WUxKQbChyWK_FzQK-qRZh4Kg9mxxt_I";
@@ -216,7 +232,12 @@ fn cognito_kids_are_opaque_exact_strings() {
     );
     let set = parse(body, ALL).unwrap();
     assert_eq!(
-        found(&set, Some("vyVQH7UMjwYboVvyFf+zd4KHZfgc+RtmU/A2vHhgITI="), RS256).as_deref(),
+        found(
+            &set,
+            Some("vyVQH7UMjwYboVvyFf+zd4KHZfgc+RtmU/A2vHhgITI="),
+            RS256
+        )
+        .as_deref(),
         Some("vyVQH7UMjwYboVvyFf+zd4KHZfgc+RtmU/A2vHhgITI=")
     );
     // Not base64-normalised: the base64url spelling of the same bytes is another kid.
@@ -224,7 +245,11 @@ fn cognito_kids_are_opaque_exact_strings() {
         "vyVQH7UMjwYboVvyFf-zd4KHZfgc-RtmU_A2vHhgITI",
         "vyVQH7UMjwYboVvyFf+zd4KHZfgc+RtmU/A2vHhgITI",
     ] {
-        assert_eq!(lookup_name(&set.find(Some(other), RS256)), "unknown_kid", "{other}");
+        assert_eq!(
+            lookup_name(&set.find(Some(other), RS256)),
+            "unknown_kid",
+            "{other}"
+        );
     }
 }
 
@@ -234,9 +259,16 @@ fn openbanking_keeps_only_the_sig_key() {
     let body = fixture!("openbanking-uk-keystore");
     assert_set(body, ALL, &[("sCekNgSWIauQ34klRhDGqfwpjc4", ANY_RSA)]);
     let set = parse(body, &[PS256]).unwrap();
-    assert_eq!(found(&set, Some("sCekNgSWIauQ34klRhDGqfwpjc4"), PS256).as_deref(), Some("sCekNgSWIauQ34klRhDGqfwpjc4"));
+    assert_eq!(
+        found(&set, Some("sCekNgSWIauQ34klRhDGqfwpjc4"), PS256).as_deref(),
+        Some("sCekNgSWIauQ34klRhDGqfwpjc4")
+    );
     for skipped in ["qGSq26Iezcl8OuSDV89JiKAYDuY", "ztDjNGnLwZ48M1ibdMNOiQwQLsQ"] {
-        assert_eq!(lookup_name(&set.find(Some(skipped), PS256)), "unknown_kid", "{skipped}");
+        assert_eq!(
+            lookup_name(&set.find(Some(skipped), PS256)),
+            "unknown_kid",
+            "{skipped}"
+        );
     }
 }
 
@@ -262,10 +294,16 @@ fn paypal_mixed_set_with_leading_zero_moduli_and_an_x25519_key() {
     ];
     assert_set(body, ALL, expected);
     let set = parse(body, ALL).unwrap();
-    assert_eq!(lookup_name(&set.find(Some("753778214125442a472d4b6150645367"), EdDSA)), "unknown_kid");
+    assert_eq!(
+        lookup_name(&set.find(Some("753778214125442a472d4b6150645367"), EdDSA)),
+        "unknown_kid"
+    );
     // With the default allow-list the PS256 keys (declared alg not accepted) are skipped too.
-    let default: Vec<(&str, &[Algorithm])> =
-        expected.iter().copied().filter(|(_, algs)| algs[0] != PS256).collect();
+    let default: Vec<(&str, &[Algorithm])> = expected
+        .iter()
+        .copied()
+        .filter(|(_, algs)| algs[0] != PS256)
+        .collect();
     assert_eq!(default.len(), 11);
     assert_set(body, DEFAULT, &default);
 }
@@ -273,13 +311,24 @@ fn paypal_mixed_set_with_leading_zero_moduli_and_an_x25519_key() {
 #[test]
 fn yahoo_rsa_1024_keys_are_skipped() {
     let body = fixture!("yahoo-certs");
-    assert_set(body, ALL, &[("3466d51f7dd0c780565688c183921816c45889ad", &[ES256])]);
+    assert_set(
+        body,
+        ALL,
+        &[("3466d51f7dd0c780565688c183921816c45889ad", &[ES256])],
+    );
     let set = parse(body, ALL).unwrap();
     for weak in ["6ff94cdad11e7c3ac08dc9ec3c44844b87e364f7", "0", "4"] {
-        assert_eq!(lookup_name(&set.find(Some(weak), RS256)), "unknown_kid", "{weak}");
+        assert_eq!(
+            lookup_name(&set.find(Some(weak), RS256)),
+            "unknown_kid",
+            "{weak}"
+        );
     }
     // Without the EC key's algorithm nothing usable remains.
-    assert_eq!(parse(body, &[RS256]).map(|s| s.len()), Err(SetError::NoUsableKey));
+    assert_eq!(
+        parse(body, &[RS256]).map(|s| s.len()),
+        Err(SetError::NoUsableKey)
+    );
 }
 
 #[test]
@@ -315,11 +364,17 @@ fn inferno_identical_duplicates_count_once() {
         ],
     );
     let set = parse(body, ALL).unwrap();
-    for kid in ["f29397ef446d5c1480adebbcb59910b3", "cd520211e5661dbba2256f67f6d53f97"] {
+    for kid in [
+        "f29397ef446d5c1480adebbcb59910b3",
+        "cd520211e5661dbba2256f67f6d53f97",
+    ] {
         assert_eq!(found(&set, Some(kid), ES384).as_deref(), Some(kid));
     }
     // ES384 is not in the default allow-list: nothing usable.
-    assert_eq!(parse(body, DEFAULT).map(|s| s.len()), Err(SetError::NoUsableKey));
+    assert_eq!(
+        parse(body, DEFAULT).map(|s| s.len()),
+        Err(SetError::NoUsableKey)
+    );
 }
 
 #[test]
@@ -335,13 +390,24 @@ fn zitadel_ed25519_only_when_eddsa_is_allowed() {
         ],
     );
     // Without EdDSA the OKP key is skipped, not the whole set.
-    assert_set(body, NO_EDDSA, &[("280543383892525058", &[RS384]), ("282465789963927554", &[ES256])]);
+    assert_set(
+        body,
+        NO_EDDSA,
+        &[
+            ("280543383892525058", &[RS384]),
+            ("282465789963927554", &[ES256]),
+        ],
+    );
     assert_set(body, DEFAULT, &[("282465789963927554", &[ES256])]);
 }
 
 #[test]
 fn rfc7517_a1_enc_key_skipped() {
-    assert_set(fixture!("rfc7517-a1-public-keys"), ALL, &[("2011-04-29", &[RS256])]);
+    assert_set(
+        fixture!("rfc7517-a1-public-keys"),
+        ALL,
+        &[("2011-04-29", &[RS256])],
+    );
 }
 
 #[test]
@@ -362,9 +428,15 @@ fn rfc7517_a2_keys_with_private_material_are_skipped() {
 #[test]
 fn rfc7517_a3_symmetric_keys_are_never_used() {
     let body = fixture!("rfc7517-a3-symmetric-keys");
-    assert_eq!(parse(body, ALL).map(|s| s.len()), Err(SetError::NoUsableKey));
+    assert_eq!(
+        parse(body, ALL).map(|s| s.len()),
+        Err(SetError::NoUsableKey)
+    );
     // Even when the allow-list names HMAC algorithms.
-    assert_eq!(parse(body, &[HS256, HS384, HS512]).map(|s| s.len()), Err(SetError::NoUsableKey));
+    assert_eq!(
+        parse(body, &[HS256, HS384, HS512]).map(|s| s.len()),
+        Err(SetError::NoUsableKey)
+    );
 }
 
 #[test]
@@ -373,29 +445,67 @@ fn every_fixture_parses_to_its_verdict() {
     let verdicts: [(&str, &str, Result<usize, SetError>); 21] = [
         ("apple-signin", fixture!("apple-signin"), Ok(3)),
         ("auth0-tenant", fixture!("auth0-tenant"), Ok(2)),
-        ("aws-cognito-userpool", fixture!("aws-cognito-userpool"), Ok(2)),
+        (
+            "aws-cognito-userpool",
+            fixture!("aws-cognito-userpool"),
+            Ok(2),
+        ),
         ("docker-oidc", fixture!("docker-oidc"), Ok(2)),
-        ("github-actions-oidc", fixture!("github-actions-oidc"), Ok(4)),
+        (
+            "github-actions-oidc",
+            fixture!("github-actions-oidc"),
+            Ok(4),
+        ),
         ("google-oauth2-v3", fixture!("google-oauth2-v3"), Ok(2)),
-        ("hashicorp-vault-identity", fixture!("hashicorp-vault-identity"), Ok(2)),
+        (
+            "hashicorp-vault-identity",
+            fixture!("hashicorp-vault-identity"),
+            Ok(2),
+        ),
         ("inferno-bdt-es384", fixture!("inferno-bdt-es384"), Ok(4)),
         ("keycloak-realm", fixture!("keycloak-realm"), Ok(1)),
-        ("microsoft-entra-common", fixture!("microsoft-entra-common"), Ok(7)),
+        (
+            "microsoft-entra-common",
+            fixture!("microsoft-entra-common"),
+            Ok(7),
+        ),
         ("mojeid-certs", fixture!("mojeid-certs"), Ok(1)),
         ("okta-authz-server", fixture!("okta-authz-server"), Ok(2)),
         ("onelogin-oidc", fixture!("onelogin-oidc"), Ok(1)),
-        ("openbanking-uk-keystore", fixture!("openbanking-uk-keystore"), Ok(1)),
+        (
+            "openbanking-uk-keystore",
+            fixture!("openbanking-uk-keystore"),
+            Ok(1),
+        ),
         ("paypal-certs", fixture!("paypal-certs"), Ok(14)),
-        ("rfc7517-a1-public-keys", fixture!("rfc7517-a1-public-keys"), Ok(1)),
-        ("rfc7517-a2-private-keys", fixture!("rfc7517-a2-private-keys"), Err(SetError::NoUsableKey)),
-        ("rfc7517-a3-symmetric-keys", fixture!("rfc7517-a3-symmetric-keys"), Err(SetError::NoUsableKey)),
+        (
+            "rfc7517-a1-public-keys",
+            fixture!("rfc7517-a1-public-keys"),
+            Ok(1),
+        ),
+        (
+            "rfc7517-a2-private-keys",
+            fixture!("rfc7517-a2-private-keys"),
+            Err(SetError::NoUsableKey),
+        ),
+        (
+            "rfc7517-a3-symmetric-keys",
+            fixture!("rfc7517-a3-symmetric-keys"),
+            Err(SetError::NoUsableKey),
+        ),
         ("slack-openid", fixture!("slack-openid"), Ok(1)),
         ("yahoo-certs", fixture!("yahoo-certs"), Ok(1)),
         ("zitadel-webkeys", fixture!("zitadel-webkeys"), Ok(3)),
     ];
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert_eq!(on_disk, verdicts.len(), "a fixture without a verdict");
     for (name, body, expected) in verdicts {
@@ -422,8 +532,13 @@ fn a_leading_zero_octet_in_the_modulus_is_tolerated_and_the_key_verifies() {
         panic!("the padded key was not loaded");
     };
     let mut signature = vec![0; pair.public_modulus_len()];
-    pair.sign(&sig::RSA_PKCS1_SHA256, &SystemRandom::new(), b"header.payload", &mut signature)
-        .unwrap();
+    pair.sign(
+        &sig::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        b"header.payload",
+        &mut signature,
+    )
+    .unwrap();
     assert!(key.verify(RS256, b"header.payload", &signature));
     assert!(!key.verify(RS256, b"header.payloae", &signature));
 }
@@ -435,7 +550,11 @@ fn three_keys(rsa_a: Option<&str>, rsa_b: Option<&str>, ec: Option<&str>) -> Key
     let google = fixture_keys(fixture!("google-oauth2-v3"));
     let zitadel = fixture_keys(fixture!("zitadel-webkeys"));
     let mut out = Vec::new();
-    for (mut key, kid) in [(google[0].clone(), rsa_a), (google[1].clone(), rsa_b), (zitadel[2].clone(), ec)] {
+    for (mut key, kid) in [
+        (google[0].clone(), rsa_a),
+        (google[1].clone(), rsa_b),
+        (zitadel[2].clone(), ec),
+    ] {
         let object = key.as_object_mut().unwrap();
         object.remove("kid");
         if let Some(kid) = kid {
@@ -471,12 +590,20 @@ fn two_different_keys_with_one_kid_are_ambiguous() {
     // Same material and kid but another `use`: not an identical copy, still ambiguous.
     let mut key = fixture_keys(fixture!("slack-openid"))[0].clone();
     let mut with_use = key.clone();
-    with_use.as_object_mut().unwrap().insert("use".into(), "sig".into());
+    with_use
+        .as_object_mut()
+        .unwrap()
+        .insert("use".into(), "sig".into());
     let set = parse(&doc(vec![key.clone(), with_use]), ALL).unwrap();
     assert_eq!(set.len(), 2);
-    assert_eq!(lookup_name(&set.find(Some("mB2MAyKSn555isd0EbdhKx6nkyAi9xLq8rvCEb_nOyY"), RS256)), "ambiguous");
+    assert_eq!(
+        lookup_name(&set.find(Some("mB2MAyKSn555isd0EbdhKx6nkyAi9xLq8rvCEb_nOyY"), RS256)),
+        "ambiguous"
+    );
     // Identical copies count once.
-    key.as_object_mut().unwrap().insert("extra".into(), 1.into());
+    key.as_object_mut()
+        .unwrap()
+        .insert("extra".into(), 1.into());
     let set = parse(&doc(vec![key.clone(), key]), ALL).unwrap();
     assert_eq!(set.len(), 1);
 }
@@ -487,8 +614,14 @@ fn without_a_kid_exactly_one_key_must_fit_the_algorithm() {
     let google = fixture_keys(fixture!("google-oauth2-v3"));
     let zitadel = fixture_keys(fixture!("zitadel-webkeys"));
     let set = parse(&doc(vec![google[0].clone(), zitadel[2].clone()]), ALL).unwrap();
-    assert_eq!(found(&set, None, RS256).as_deref(), Some("73e25f9789119c7875d58087a78ac23f5ef2eda3"));
-    assert_eq!(found(&set, None, ES256).as_deref(), Some("282465789963927554"));
+    assert_eq!(
+        found(&set, None, RS256).as_deref(),
+        Some("73e25f9789119c7875d58087a78ac23f5ef2eda3")
+    );
+    assert_eq!(
+        found(&set, None, ES256).as_deref(),
+        Some("282465789963927554")
+    );
     assert_eq!(lookup_name(&set.find(None, PS256)), "no_match");
     assert_eq!(lookup_name(&set.find(None, ES384)), "no_match");
 
@@ -551,7 +684,13 @@ fn one_bad_key_is_skipped_and_the_rest_is_kept() {
     let set = parse(&doc(keys), ALL).unwrap();
     assert_eq!(
         summary(&set),
-        vec![(Some("mB2MAyKSn555isd0EbdhKx6nkyAi9xLq8rvCEb_nOyY".to_owned()), vec![RS256])]
+        vec![(
+            Some("mB2MAyKSn555isd0EbdhKx6nkyAi9xLq8rvCEb_nOyY".to_owned()),
+            vec![RS256]
+        )]
     );
-    assert_eq!(parse(&doc(bad), ALL).map(|s| s.len()), Err(SetError::NoUsableKey));
+    assert_eq!(
+        parse(&doc(bad), ALL).map(|s| s.len()),
+        Err(SetError::NoUsableKey)
+    );
 }
