@@ -110,49 +110,45 @@ impl RemoteJwks {
                 let _ = self.start_fetch(now);
             }
             match snapshot.keys.find(kid, alg) {
-                Lookup::Found(key) => return Ok(Arc::clone(key)),
-                Lookup::Ambiguous => return Err(Reason::AmbiguousKey.into()),
-                Lookup::NoMatch => return Err(Reason::NoMatchingKey.into()),
                 Lookup::UnknownKid => {}
+                other => return settle(other),
             }
-            // An unknown kid: a rotation may have happened. Refetch, at most once per cooldown.
-            let Some(done) = self.start_fetch(now) else {
-                tracing::debug!(target: "jwt_guard::jwks", issuer = %self.label, "unknown kid; refetch suppressed by the cooldown");
-                return Err(Reason::UnknownKid.into());
-            };
-            wait(done).await;
-            let now = self.clock.monotonic();
+        }
+        // An unknown kid (a rotation may have happened) or no usable keys at all: fetch, at
+        // most once per cooldown.
+        let Some(done) = self.start_fetch(now) else {
+            // No fetch allowed now. One may have completed since the snapshot above was read:
+            // look again in the current set before refusing.
             return match self.usable_snapshot(now) {
-                Some(snapshot) => match snapshot.keys.find(kid, alg) {
-                    Lookup::Found(key) => Ok(Arc::clone(key)),
-                    Lookup::Ambiguous => Err(Reason::AmbiguousKey.into()),
-                    Lookup::NoMatch => Err(Reason::NoMatchingKey.into()),
-                    Lookup::UnknownKid => Err(Reason::UnknownKid.into()),
-                },
+                Some(current) => {
+                    let lookup = current.keys.find(kid, alg);
+                    if matches!(lookup, Lookup::UnknownKid) {
+                        tracing::debug!(target: "jwt_guard::jwks", issuer = %self.label, "unknown kid; refetch suppressed by the cooldown");
+                    }
+                    settle(lookup)
+                }
                 None => Err(self.unavailable(now)),
             };
-        }
-
-        // No usable keys at all.
-        let Some(done) = self.start_fetch(now) else {
-            return Err(self.unavailable(now));
         };
         wait(done).await;
         let now = self.clock.monotonic();
         match self.usable_snapshot(now) {
-            Some(snapshot) => match snapshot.keys.find(kid, alg) {
-                Lookup::Found(key) => Ok(Arc::clone(key)),
-                Lookup::Ambiguous => Err(Reason::AmbiguousKey.into()),
-                Lookup::NoMatch => Err(Reason::NoMatchingKey.into()),
-                Lookup::UnknownKid => Err(Reason::UnknownKid.into()),
-            },
+            Some(snapshot) => settle(snapshot.keys.find(kid, alg)),
             None => Err(self.unavailable(now)),
         }
     }
 
-    /// Whether the key that verified a cached token is still in the set.
-    pub(crate) fn still_has(&self, key_id: u64) -> bool {
-        self.snapshot().is_some_and(|s| s.keys.contains_id(key_id))
+    /// Whether the key that verified a cached token is still in a usable set (not past its
+    /// stale bound). Like a full verification, a hit on an expired set starts the refresh.
+    pub(crate) fn still_has(self: &Arc<Self>, key_id: u64) -> bool {
+        let now = self.clock.monotonic();
+        let Some(snapshot) = self.usable_snapshot(now) else {
+            return false;
+        };
+        if now >= snapshot.expires_at {
+            let _ = self.start_fetch(now);
+        }
+        snapshot.keys.contains_id(key_id)
     }
 
     /// Fetches now if nothing is in flight and the cooldown allows, and waits for the fetch
@@ -297,6 +293,16 @@ impl RemoteJwks {
             Ok(mut guard) => *guard = snapshot,
             Err(poisoned) => *poisoned.into_inner() = snapshot,
         }
+    }
+}
+
+/// The answer of a lookup in a set.
+fn settle(lookup: Lookup<'_>) -> Result<Arc<VerifyingKey>, Rejection> {
+    match lookup {
+        Lookup::Found(key) => Ok(Arc::clone(key)),
+        Lookup::Ambiguous => Err(Reason::AmbiguousKey.into()),
+        Lookup::NoMatch => Err(Reason::NoMatchingKey.into()),
+        Lookup::UnknownKid => Err(Reason::UnknownKid.into()),
     }
 }
 
