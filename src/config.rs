@@ -174,36 +174,34 @@ impl Config {
 impl IssuerFile {
     fn into_issuer(self) -> Result<Issuer, ConfigError> {
         let sources = [
-            self.jwks_url.is_some(),
-            self.public_key_pem.is_some(),
-            self.secret.is_some(),
-            self.secret_env.is_some(),
+            ("jwks_url", self.jwks_url.is_some()),
+            ("public_key_pem", self.public_key_pem.is_some()),
+            ("secret", self.secret.is_some()),
+            ("secret_env", self.secret_env.is_some()),
         ];
-        let mut issuer = match sources.iter().filter(|s| **s).count() {
-            0 => {
-                return Err(ConfigError::missing(
-                    "jwks_url` | `public_key_pem` | `secret` | `secret_env",
-                ));
-            }
-            1 => {
-                if let Some(url) = &self.jwks_url {
-                    Issuer::jwks(url)?
-                } else if let Some(pem) = self.public_key_pem {
-                    Issuer::public_key_pem(pem)
-                } else if let Some(secret) = self.secret {
-                    Issuer::secret(secret.as_bytes())
-                } else if let Some(var) = self.secret_env {
-                    Issuer::secret_env(var)
-                } else {
-                    return Err(ConfigError::missing("jwks_url"));
-                }
-            }
-            _ => {
-                return Err(ConfigError::invalid(
-                    "jwks_url",
-                    "exactly one of jwks_url, public_key_pem, secret and secret_env may be set",
-                ));
-            }
+        let mut present = sources.iter().filter(|(_, set)| *set).map(|(key, _)| *key);
+        let (first, second) = (present.next(), present.next());
+        if let (Some(first), Some(second)) = (first, second) {
+            return Err(ConfigError::invalid(
+                second,
+                format!(
+                    "`{first}` is set as well: exactly one of jwks_url, public_key_pem, secret and secret_env may be set"
+                ),
+            ));
+        }
+        let mut issuer = if let Some(url) = &self.jwks_url {
+            Issuer::jwks(url)?
+        } else if let Some(pem) = self.public_key_pem {
+            Issuer::public_key_pem(pem)
+        } else if let Some(secret) = self.secret {
+            Issuer::secret(secret.as_bytes())
+        } else if let Some(var) = self.secret_env {
+            Issuer::secret_env(var)
+        } else {
+            return Err(ConfigError::invalid(
+                "",
+                "needs a key source: one of jwks_url, public_key_pem, secret and secret_env",
+            ));
         };
         if let Some(name) = self.name {
             issuer = issuer.name(name);
