@@ -132,16 +132,14 @@ impl Config {
                     .map_err(|e| e.within(&format!("issuers[{i}]")))?,
             );
         }
-        if let Some(token) = file.token {
-            if let Some(sources) = token.sources {
-                let mut parsed = Vec::with_capacity(sources.len());
-                for (i, source) in sources.iter().enumerate() {
-                    parsed.push(source.parse::<TokenSource>().map_err(|e| {
-                        ConfigError::invalid(format!("token.sources[{i}]"), e.to_string())
-                    })?);
-                }
-                builder = builder.token_sources(parsed);
+        if let Some(sources) = file.token.and_then(|token| token.sources) {
+            let mut parsed = Vec::with_capacity(sources.len());
+            for (i, source) in sources.iter().enumerate() {
+                parsed.push(source.parse::<TokenSource>().map_err(|e| {
+                    ConfigError::invalid(format!("token.sources[{i}]"), e.to_string())
+                })?);
             }
+            builder = builder.token_sources(parsed);
         }
         if let Some(cors) = file.cors {
             builder = builder.cors(cors.into_cors().map_err(|e| e.within("cors"))?);
@@ -156,7 +154,6 @@ impl Config {
     }
 
     /// The builder, to adjust before building (a clock, an HTTP client, a replay store).
-    #[must_use]
     pub fn into_builder(self) -> JwtGuardBuilder {
         self.builder
     }

@@ -991,7 +991,9 @@ async fn config_errors_exit_non_zero_before_listening_and_name_the_key() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap();
     let good = config(issuer.jwks_url(), "");
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    // (config, environment, what stderr must say)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         // secret_env unset (the environment of the child has no SERVE_CONTRACT_PANDIUM_SECRET).
         (good.clone(), vec![], "issuers[1].secret_env"),
         (

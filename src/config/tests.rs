@@ -320,9 +320,8 @@ fn bad_durations_name_their_key() {
             "{err}"
         );
     }
-    let err = parse_err(&format!(
-        "[[issuers]]\njwks_url = \"http://localhost:1/j\"\nrefresh_cooldown = \"30\"\n"
-    ));
+    let err =
+        parse_err("[[issuers]]\njwks_url = \"http://localhost:1/j\"\nrefresh_cooldown = \"30\"\n");
     assert_eq!(err.key(), Some("issuers[0].refresh_cooldown"));
     let err = parse_err(&format!(
         "{}[cors]\nmax_age = \"10 minutes\"\n",
