@@ -132,16 +132,14 @@ impl Config {
                     .map_err(|e| e.within(&format!("issuers[{i}]")))?,
             );
         }
-        if let Some(token) = file.token {
-            if let Some(sources) = token.sources {
-                let mut parsed = Vec::with_capacity(sources.len());
-                for (i, source) in sources.iter().enumerate() {
-                    parsed.push(source.parse::<TokenSource>().map_err(|e| {
-                        ConfigError::invalid(format!("token.sources[{i}]"), e.to_string())
-                    })?);
-                }
-                builder = builder.token_sources(parsed);
+        if let Some(sources) = file.token.and_then(|token| token.sources) {
+            let mut parsed = Vec::with_capacity(sources.len());
+            for (i, source) in sources.iter().enumerate() {
+                parsed.push(source.parse::<TokenSource>().map_err(|e| {
+                    ConfigError::invalid(format!("token.sources[{i}]"), e.to_string())
+                })?);
             }
+            builder = builder.token_sources(parsed);
         }
         if let Some(cors) = file.cors {
             builder = builder.cors(cors.into_cors().map_err(|e| e.within("cors"))?);
@@ -156,7 +154,6 @@ impl Config {
     }
 
     /// The builder, to adjust before building (a clock, an HTTP client, a replay store).
-    #[must_use]
     pub fn into_builder(self) -> JwtGuardBuilder {
         self.builder
     }
@@ -174,36 +171,34 @@ impl Config {
 impl IssuerFile {
     fn into_issuer(self) -> Result<Issuer, ConfigError> {
         let sources = [
-            self.jwks_url.is_some(),
-            self.public_key_pem.is_some(),
-            self.secret.is_some(),
-            self.secret_env.is_some(),
+            ("jwks_url", self.jwks_url.is_some()),
+            ("public_key_pem", self.public_key_pem.is_some()),
+            ("secret", self.secret.is_some()),
+            ("secret_env", self.secret_env.is_some()),
         ];
-        let mut issuer = match sources.iter().filter(|s| **s).count() {
-            0 => {
-                return Err(ConfigError::missing(
-                    "jwks_url` | `public_key_pem` | `secret` | `secret_env",
-                ));
-            }
-            1 => {
-                if let Some(url) = &self.jwks_url {
-                    Issuer::jwks(url)?
-                } else if let Some(pem) = self.public_key_pem {
-                    Issuer::public_key_pem(pem)
-                } else if let Some(secret) = self.secret {
-                    Issuer::secret(secret.as_bytes())
-                } else if let Some(var) = self.secret_env {
-                    Issuer::secret_env(var)
-                } else {
-                    return Err(ConfigError::missing("jwks_url"));
-                }
-            }
-            _ => {
-                return Err(ConfigError::invalid(
-                    "jwks_url",
-                    "exactly one of jwks_url, public_key_pem, secret and secret_env may be set",
-                ));
-            }
+        let mut present = sources.iter().filter(|(_, set)| *set).map(|(key, _)| *key);
+        let (first, second) = (present.next(), present.next());
+        if let (Some(first), Some(second)) = (first, second) {
+            return Err(ConfigError::invalid(
+                second,
+                format!(
+                    "`{first}` is set as well: exactly one of jwks_url, public_key_pem, secret and secret_env may be set"
+                ),
+            ));
+        }
+        let mut issuer = if let Some(url) = &self.jwks_url {
+            Issuer::jwks(url)?
+        } else if let Some(pem) = self.public_key_pem {
+            Issuer::public_key_pem(pem)
+        } else if let Some(secret) = self.secret {
+            Issuer::secret(secret.as_bytes())
+        } else if let Some(var) = self.secret_env {
+            Issuer::secret_env(var)
+        } else {
+            return Err(ConfigError::invalid(
+                "",
+                "needs a key source: one of jwks_url, public_key_pem, secret and secret_env",
+            ));
         };
         if let Some(name) = self.name {
             issuer = issuer.name(name);
