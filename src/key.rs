@@ -214,7 +214,11 @@ impl VerifyingKey {
             };
             checks.push((alg, Check::Hmac(hmac::Key::new(digest, secret))));
         }
-        Ok(Self::assemble(None, Family::Hmac, checks, Vec::new()))
+        // A digest, never the secret: it lets the builder see two issuers sharing one secret.
+        let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret)
+            .as_ref()
+            .to_vec();
+        Ok(Self::assemble(None, Family::Hmac, checks, fingerprint))
     }
 
     /// A public key in PEM (`PUBLIC KEY`, i.e. SubjectPublicKeyInfo, or `RSA PUBLIC KEY`),

@@ -44,6 +44,8 @@ pub use token::{InvalidTokenSource, MAX_TOKEN_LEN, TokenSource};
 
 mod issuer;
 
+pub mod presets;
+
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -140,6 +140,26 @@ impl TestKey {
         &self.jwk
     }
 
+    /// The public key as a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo), for an issuer built
+    /// with [`Issuer::public_key_pem`]. `None` for an HMAC key, which has no public half.
+    #[must_use]
+    pub fn public_key_pem(&self) -> Option<String> {
+        use aws_lc_rs::encoding::AsDer;
+        let der = match &self.signer {
+            Signer::Rsa(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
+            Signer::Ec(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
+            Signer::Hmac(_) => return None,
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).ok()?);
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        Some(pem)
+    }
+
     /// Signs `signing_input` (`header.payload`) and returns the base64url signature.
     ///
     /// # Panics
