@@ -133,6 +133,11 @@ mod tests {
         }
         assert_eq!(p.policy.max_lifetime, Some(600.0));
         assert!(p.policy.tenant.is_some());
-        assert_eq!(appdirect("http://marketplace.example/jwks").unwrap_err().key(), Some("jwks_url"));
+        assert_eq!(
+            appdirect("http://marketplace.example/jwks")
+                .unwrap_err()
+                .key(),
+            Some("jwks_url")
+        );
     }
 }

@@ -145,6 +145,11 @@ mod tests {
         assert!(p.policy.required.iter().any(|c| c.is("accountid")));
         assert!(p.policy.required.iter().any(|c| c.is("iat")));
         assert!(!p.policy.required.iter().any(|c| c.is("exp")));
-        assert!(p.policy.tenant.as_ref().is_some_and(|t| t.path.is("accountid")));
+        assert!(
+            p.policy
+                .tenant
+                .as_ref()
+                .is_some_and(|t| t.path.is("accountid"))
+        );
     }
 }

@@ -227,7 +227,11 @@ impl BlendrSignedQuery {
         // ④ Once only, until it would be too old anyway.
         let until = timestamp + self.max_age + self.leeway;
         let id = hash.to_ascii_lowercase();
-        match self.replay.check_and_record(REPLAY_NAMESPACE, &id, until, now).await {
+        match self
+            .replay
+            .check_and_record(REPLAY_NAMESPACE, &id, until, now)
+            .await
+        {
             ReplayVerdict::Fresh => Ok(identity),
             ReplayVerdict::Replayed => Err(Reason::Replayed.into()),
             ReplayVerdict::Full => Err(Rejection::unavailable(Reason::ReplayStoreFull, 1)),
@@ -258,7 +262,12 @@ impl BlendrQueryIdentity {
             }
             params.push((name, value));
         }
-        let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         let accountid = match get("accountid") {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => return Err(Reason::MissingClaim),
@@ -388,11 +397,17 @@ mod tests {
     const HASH_2: &str = "5990556f25f6402920f7656b7b30760ae98ec85b75d4af3c28e54f8bb82ccee3";
 
     fn verifier(clock: &ManualClock) -> BlendrSignedQuery {
-        BlendrSignedQuery::builder(KEY).clock(clock.clone()).build().unwrap()
+        BlendrSignedQuery::builder(KEY)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
     }
 
     fn sign(query: &str) -> String {
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, KEY.as_bytes()), query.as_bytes());
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, KEY.as_bytes()),
+            query.as_bytes(),
+        );
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -410,14 +425,20 @@ mod tests {
     async fn python_vectors_verify_and_decode() {
         let clock = ManualClock::at(TS + 10);
         let v = verifier(&clock);
-        let who = v.verify(&format!("?{VECTOR_1}&hash={HASH_1}")).await.unwrap();
+        let who = v
+            .verify(&format!("?{VECTOR_1}&hash={HASH_1}"))
+            .await
+            .unwrap();
         assert_eq!(who.accountid(), "123");
         assert_eq!(who.accountname(), Some("John"));
         assert_eq!(who.userid(), Some("456"));
         assert_eq!(who.username(), None);
         assert_eq!(who.timestamp(), TS);
 
-        let who = v.verify(&format!("{VECTOR_2}&hash={HASH_2}")).await.unwrap();
+        let who = v
+            .verify(&format!("{VECTOR_2}&hash={HASH_2}"))
+            .await
+            .unwrap();
         assert_eq!(who.accountid(), "acme-42");
         assert_eq!(who.accountname(), Some("ACME & Co"));
         assert_eq!(who.username(), Some("Jane Doe"));
@@ -436,7 +457,10 @@ mod tests {
         let upper = HASH_1.to_ascii_uppercase();
         assert!(v.verify(&format!("hash={upper}&{VECTOR_1}")).await.is_ok());
         // The same signature in another case is the same query: a replay.
-        assert_eq!(reason(&v, &format!("{VECTOR_1}&hash={HASH_1}")).await, Reason::Replayed);
+        assert_eq!(
+            reason(&v, &format!("{VECTOR_1}&hash={HASH_1}")).await,
+            Reason::Replayed
+        );
     }
 
     #[tokio::test]
@@ -458,19 +482,35 @@ mod tests {
         let clock = ManualClock::at(TS);
         let v = verifier(&clock);
         let tampered = VECTOR_1.replace("accountid=123", "accountid=124");
-        assert_eq!(reason(&v, &format!("{tampered}&hash={HASH_1}")).await, Reason::BadSignature);
+        assert_eq!(
+            reason(&v, &format!("{tampered}&hash={HASH_1}")).await,
+            Reason::BadSignature
+        );
         // Re-encoding the received query changes the signed text.
         let reencoded = VECTOR_2.replace("ACME+%26+Co", "ACME%20%26%20Co");
-        assert_eq!(reason(&v, &format!("{reencoded}&hash={HASH_2}")).await, Reason::BadSignature);
+        assert_eq!(
+            reason(&v, &format!("{reencoded}&hash={HASH_2}")).await,
+            Reason::BadSignature
+        );
         // An added parameter is signed text too.
-        assert_eq!(reason(&v, &format!("{VECTOR_1}&admin=1&hash={HASH_1}")).await, Reason::BadSignature);
+        assert_eq!(
+            reason(&v, &format!("{VECTOR_1}&admin=1&hash={HASH_1}")).await,
+            Reason::BadSignature
+        );
         let other = BlendrSignedQuery::builder("another-partner-api-key-0123456789abcdef")
             .clock(clock.clone())
             .build()
             .unwrap();
-        assert_eq!(reason(&other, &format!("{VECTOR_1}&hash={HASH_1}")).await, Reason::BadSignature);
+        assert_eq!(
+            reason(&other, &format!("{VECTOR_1}&hash={HASH_1}")).await,
+            Reason::BadSignature
+        );
         for bad in ["", "zz", &HASH_1[..62], &format!("{HASH_1}00")] {
-            assert_eq!(reason(&v, &format!("{VECTOR_1}&hash={bad}")).await, Reason::BadSignature, "{bad}");
+            assert_eq!(
+                reason(&v, &format!("{VECTOR_1}&hash={bad}")).await,
+                Reason::BadSignature,
+                "{bad}"
+            );
         }
     }
 
@@ -481,21 +521,37 @@ mod tests {
         let err = v.verify(VECTOR_1).await.unwrap_err();
         assert_eq!(err.reason(), Reason::MissingToken);
         assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
-        let err = v.verify(&format!("{VECTOR_1}&hash={HASH_1}&hash={HASH_1}")).await.unwrap_err();
+        let err = v
+            .verify(&format!("{VECTOR_1}&hash={HASH_1}&hash={HASH_1}"))
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(reason(&v, &"a".repeat(MAX_QUERY_LEN + 1)).await, Reason::TokenTooLarge);
+        assert_eq!(
+            reason(&v, &"a".repeat(MAX_QUERY_LEN + 1)).await,
+            Reason::TokenTooLarge
+        );
 
         // Correctly signed, but without what Blendr requires.
         for (query, want) in [
-            ("accountname=John&timestamp=1700000000", Reason::MissingClaim),
+            (
+                "accountname=John&timestamp=1700000000",
+                Reason::MissingClaim,
+            ),
             ("accountid=&timestamp=1700000000", Reason::MissingClaim),
             ("accountid=1", Reason::MissingClaim),
             ("accountid=1&timestamp=17e8", Reason::BadDate),
             ("accountid=1&timestamp=-1", Reason::BadDate),
-            ("accountid=1&accountid=2&timestamp=1700000000", Reason::BadPayload),
+            (
+                "accountid=1&accountid=2&timestamp=1700000000",
+                Reason::BadPayload,
+            ),
             ("accountid=%FF&timestamp=1700000000", Reason::BadPayload),
         ] {
-            assert_eq!(reason(&v, &format!("{query}&hash={}", sign(query))).await, want, "{query}");
+            assert_eq!(
+                reason(&v, &format!("{query}&hash={}", sign(query))).await,
+                want,
+                "{query}"
+            );
         }
     }
 
@@ -546,17 +602,33 @@ mod tests {
         // Once the recorded queries are too old to pass, their room is reused.
         clock.advance(Duration::from_secs(331));
         let query = format!("accountid=late&timestamp={}", TS + 331);
-        assert!(v.verify(&format!("{query}&hash={}", sign(&query))).await.is_ok());
+        assert!(
+            v.verify(&format!("{query}&hash={}", sign(&query)))
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
     fn settings_are_checked_and_the_key_stays_out_of_debug() {
-        assert_eq!(BlendrSignedQuery::new("short").unwrap_err().key(), Some("api_key"));
-        let err = BlendrSignedQuery::builder(KEY).max_age(Duration::ZERO).build().unwrap_err();
+        assert_eq!(
+            BlendrSignedQuery::new("short").unwrap_err().key(),
+            Some("api_key")
+        );
+        let err = BlendrSignedQuery::builder(KEY)
+            .max_age(Duration::ZERO)
+            .build()
+            .unwrap_err();
         assert_eq!(err.key(), Some("max_age"));
-        let err = BlendrSignedQuery::builder(KEY).max_age(Duration::from_secs(3601)).build().unwrap_err();
+        let err = BlendrSignedQuery::builder(KEY)
+            .max_age(Duration::from_secs(3601))
+            .build()
+            .unwrap_err();
         assert_eq!(err.key(), Some("max_age"));
-        let err = BlendrSignedQuery::builder(KEY).leeway(Duration::from_secs(301)).build().unwrap_err();
+        let err = BlendrSignedQuery::builder(KEY)
+            .leeway(Duration::from_secs(301))
+            .build()
+            .unwrap_err();
         assert_eq!(err.key(), Some("leeway"));
         let v = BlendrSignedQuery::new(KEY).unwrap();
         assert!(!format!("{v:?}").contains("0123456789"));

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// An identifier that a marketplace may send as a JSON string or a JSON integer (Blendr's
 /// `accountid` is `123` in one document and a string in another), kept as text: an integer is
@@ -81,19 +81,31 @@ impl<'de> Deserialize<'de> for Id {
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
-                Ok(Id { text: v.to_owned(), number: false })
+                Ok(Id {
+                    text: v.to_owned(),
+                    number: false,
+                })
             }
 
             fn visit_string<E: de::Error>(self, v: String) -> Result<Id, E> {
-                Ok(Id { text: v, number: false })
+                Ok(Id {
+                    text: v,
+                    number: false,
+                })
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
-                Ok(Id { text: v.to_string(), number: true })
+                Ok(Id {
+                    text: v.to_string(),
+                    number: true,
+                })
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
-                Ok(Id { text: v.to_string(), number: true })
+                Ok(Id {
+                    text: v.to_string(),
+                    number: true,
+                })
             }
         }
 
@@ -135,7 +147,9 @@ pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result
 }
 
 /// An optional NumericDate (absent or null: `None`).
-pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     struct Wrapped(#[serde(deserialize_with = "numeric_date")] u64);
 
@@ -143,7 +157,9 @@ pub(crate) fn optional_numeric_date<'de, D: Deserializer<'de>>(deserializer: D) 
 }
 
 /// `aud`: a string or a list of strings, always a list.
-pub(crate) fn string_or_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn string_or_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     struct AudVisitor;
 
     impl<'de> Visitor<'de> for AudVisitor {
@@ -188,14 +204,16 @@ mod tests {
 
     #[test]
     fn dates_ids_and_audiences() {
-        let s: Sample = serde_json::from_value(json!({"date": 1700000000.75, "aud": "a", "id": 7})).unwrap();
+        let s: Sample =
+            serde_json::from_value(json!({"date": 1700000000.75, "aud": "a", "id": 7})).unwrap();
         assert_eq!(s.date, 1_700_000_000);
         assert_eq!(s.maybe, None);
         assert_eq!(s.aud, vec!["a"]);
         assert_eq!(s.id, "7");
         assert!(s.id.was_number());
         let s: Sample =
-            serde_json::from_value(json!({"date": 5, "maybe": 6, "aud": ["a", "b"], "id": "x"})).unwrap();
+            serde_json::from_value(json!({"date": 5, "maybe": 6, "aud": ["a", "b"], "id": "x"}))
+                .unwrap();
         assert_eq!((s.date, s.maybe), (5, Some(6)));
         assert_eq!(s.aud, vec!["a", "b"]);
         assert_eq!(s.id.to_string(), "x");
@@ -206,7 +224,10 @@ mod tests {
             json!({"date": 5, "aud": "a", "id": 1.5}),
             json!({"date": 5, "aud": "a", "id": null}),
         ] {
-            assert!(serde_json::from_value::<Sample>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Sample>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 }

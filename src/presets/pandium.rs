@@ -215,8 +215,14 @@ mod tests {
         }))
         .unwrap();
         let text = format!("{claims:?}");
-        assert!(!text.contains("hunter2") && !text.contains("hunter3"), "{text}");
-        assert!(text.contains("[1 redacted]") || text.contains("[2 redacted]"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[1 redacted]") || text.contains("[2 redacted]"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -229,6 +235,9 @@ mod tests {
             assert!(p.policy.required.iter().any(|c| c.is(claim)), "{claim}");
         }
         assert!(!p.policy.required.iter().any(|c| c.is("exp")));
-        assert_eq!(pandium([7u8; 31]).prepare("i".into()).unwrap_err().key(), Some("secret"));
+        assert_eq!(
+            pandium([7u8; 31]).prepare("i".into()).unwrap_err().key(),
+            Some("secret")
+        );
     }
 }

@@ -20,7 +20,12 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The algorithms the preset accepts; the key decides which of them apply (an RSA key verifies
 /// RS256, a P-256 key ES256, a P-384 key ES384, an Ed25519 key EdDSA).
-pub(crate) const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA];
+pub(crate) const ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 /// An issuer for tokens signed with a partner's fixed signing key, named `versori`.
 ///
@@ -39,7 +44,11 @@ pub(crate) const ALGORITHMS: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES25
 ///     .build()?;
 /// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
-pub fn versori(public_key_pem: impl Into<String>, iss: impl Into<String>, aud: impl Into<String>) -> Issuer {
+pub fn versori(
+    public_key_pem: impl Into<String>,
+    iss: impl Into<String>,
+    aud: impl Into<String>,
+) -> Issuer {
     Issuer::public_key_pem(public_key_pem)
         .name("versori")
         .algorithms(ALGORITHMS)
@@ -94,11 +103,15 @@ mod tests {
             TestKey::ec("e", Algorithm::ES384),
         ] {
             let pem = key.public_key_pem().unwrap();
-            let p = versori(pem, "https://partner.example", "api").prepare("i".into()).unwrap();
+            let p = versori(pem, "https://partner.example", "api")
+                .prepare("i".into())
+                .unwrap();
             assert_eq!(p.iss.as_deref(), Some("https://partner.example"));
             assert_eq!(p.policy.audiences, vec!["api"]);
         }
-        let err = versori("garbage", "i", "a").prepare("i".into()).unwrap_err();
+        let err = versori("garbage", "i", "a")
+            .prepare("i".into())
+            .unwrap_err();
         assert_eq!(err.key(), Some("public_key_pem"));
     }
 }
