@@ -209,10 +209,10 @@ impl JwtGuardBuilder {
             if !names.insert(Arc::clone(&issuer.name)) {
                 return Err(ConfigError::invalid(format!("{prefix}.name"), "another issuer has this name"));
             }
-            if let Some(iss) = &issuer.iss {
-                if !iss_values.insert(iss.clone()) {
-                    return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
-                }
+            if let Some(iss) = &issuer.iss
+                && !iss_values.insert(iss.clone())
+            {
+                return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
             }
             prepared.push(issuer);
         }
@@ -305,15 +305,15 @@ fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), Conf
             };
             match (first.is_symmetric(), second.is_symmetric()) {
                 (true, true) => {
-                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) = (&first.keys, &second.keys) {
-                        if x.fingerprint() == y.fingerprint() {
-                            return Err(ConfigError::invalid(
-                                format!("issuers[{b}]"),
-                                format!(
-                                    "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
-                                ),
-                            ));
-                        }
+                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) = (&first.keys, &second.keys)
+                        && x.fingerprint() == y.fingerprint()
+                    {
+                        return Err(ConfigError::invalid(
+                            format!("issuers[{b}]"),
+                            format!(
+                                "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
+                            ),
+                        ));
                     }
                 }
                 (false, false) => {

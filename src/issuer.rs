@@ -333,10 +333,8 @@ impl Issuer {
             }
         };
 
-        if let Some(iss) = &self.issuer {
-            if iss.is_empty() {
-                return Err(ConfigError::invalid("issuer", "must not be empty"));
-            }
+        if self.issuer.as_ref().is_some_and(String::is_empty) {
+            return Err(ConfigError::invalid("issuer", "must not be empty"));
         }
         if self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::invalid("audiences", "must not contain an empty string"));
