@@ -257,13 +257,10 @@ impl JwtGuardBuilder {
                     "another issuer has this name",
                 ));
             }
-            if let Some(iss) = &issuer.iss {
-                if !iss_values.insert(iss.clone()) {
-                    return Err(ConfigError::invalid(
-                        format!("{prefix}.issuer"),
-                        "another issuer has this issuer",
-                    ));
-                }
+            if let Some(iss) = &issuer.iss
+                && !iss_values.insert(iss.clone())
+            {
+                return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
             }
             prepared.push(issuer);
         }
@@ -326,38 +323,62 @@ impl JwtGuardBuilder {
     }
 }
 
-/// Two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key, the
-/// other a JWKS) for the same algorithm could both claim a token: that cannot be resolved per
-/// request, so it is refused here. Two JWKS issuers are told apart by `kid`.
+/// Refuses the configurations whose tokens could not be told apart per request:
+///
+/// - two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key,
+///   the other a JWKS) for the same algorithm could both claim a token (two JWKS issuers are
+///   told apart by `kid`);
+/// - two shared-secret issuers without `issuer` holding the same secret for the same algorithm:
+///   that secret would verify for both, and which one a token lands on would depend on the
+///   order of the configuration (a key verifies only for its own issuer).
 fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), ConfigError> {
     let open: Vec<(usize, &crate::issuer::PreparedIssuer)> = issuers
         .iter()
         .enumerate()
-        .filter(|(_, i)| i.iss.is_none() && !i.is_symmetric())
+        .filter(|(_, i)| i.iss.is_none())
         .collect();
     for (a, first) in &open {
         for (b, second) in &open {
             if b <= a {
                 continue;
             }
-            let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
-                || matches!(second.keys, PreparedKeys::Fixed(_));
             let shared: Vec<Algorithm> = first
                 .algorithms
                 .iter()
                 .copied()
                 .filter(|alg| second.algorithms.contains(alg))
                 .collect();
-            if fixed && !shared.is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("issuers[{b}]"),
-                    format!(
-                        "a token signed with {} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms",
-                        shared.first().map_or("", |a| a.as_str())
-                    ),
-                ));
+            let Some(alg) = shared.first() else {
+                continue;
+            };
+            match (first.is_symmetric(), second.is_symmetric()) {
+                (true, true) => {
+                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) = (&first.keys, &second.keys)
+                        && x.fingerprint() == y.fingerprint()
+                    {
+                        return Err(ConfigError::invalid(
+                            format!("issuers[{b}]"),
+                            format!(
+                                "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
+                            ),
+                        ));
+                    }
+                }
+                (false, false) => {
+                    let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
+                        || matches!(second.keys, PreparedKeys::Fixed(_));
+                    if fixed {
+                        return Err(ConfigError::invalid(
+                            format!("issuers[{b}]"),
+                            format!(
+                                "a token signed with {alg} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms"
+                            ),
+                        ));
+                    }
+                }
+                // A secret and a public key never share an algorithm.
+                _ => {}
             }
-            let _ = first.family_set();
         }
     }
     Ok(())

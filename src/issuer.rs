@@ -1,12 +1,12 @@
 //! One issuer: where its keys come from and what its tokens must say.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::algorithm::{Algorithm, Family};
+use crate::algorithm::Algorithm;
 use crate::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
 use crate::error::ConfigError;
 use crate::key::VerifyingKey;
@@ -288,10 +288,6 @@ pub(crate) enum PreparedKeys {
 }
 
 impl PreparedIssuer {
-    pub(crate) fn family_set(&self) -> HashSet<Family> {
-        self.algorithms.iter().map(|a| a.family()).collect()
-    }
-
     pub(crate) fn is_symmetric(&self) -> bool {
         matches!(&self.keys, PreparedKeys::Fixed(k) if k.algorithms().all(Algorithm::is_symmetric))
     }
@@ -380,10 +376,8 @@ impl Issuer {
             }
         };
 
-        if let Some(iss) = &self.issuer {
-            if iss.is_empty() {
-                return Err(ConfigError::invalid("issuer", "must not be empty"));
-            }
+        if self.issuer.as_ref().is_some_and(String::is_empty) {
+            return Err(ConfigError::invalid("issuer", "must not be empty"));
         }
         if self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::invalid(

@@ -24,7 +24,7 @@ static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
 /// One prepared check for one algorithm.
 enum Check {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 /// A key that verifies signatures, for a fixed set of algorithms.
@@ -210,9 +210,13 @@ impl VerifyingKey {
                 Algorithm::HS512 => hmac::HMAC_SHA512,
                 _ => hmac::HMAC_SHA256,
             };
-            checks.push((alg, Check::Hmac(hmac::Key::new(digest, secret))));
+            checks.push((alg, Check::Hmac(Box::new(hmac::Key::new(digest, secret)))));
         }
-        Ok(Self::assemble(None, Family::Hmac, checks, Vec::new()))
+        // A digest, never the secret: it lets the builder see two issuers sharing one secret.
+        let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret)
+            .as_ref()
+            .to_vec();
+        Ok(Self::assemble(None, Family::Hmac, checks, fingerprint))
     }
 
     /// A public key in PEM (`PUBLIC KEY`, i.e. SubjectPublicKeyInfo, or `RSA PUBLIC KEY`),
@@ -235,15 +239,11 @@ impl VerifyingKey {
                 )));
             }
             let mut checks = Vec::new();
-            for alg in allowed
-                .iter()
-                .copied()
-                .filter(|a| a.family() == Family::Rsa)
-            {
-                if let Some(params) = rsa_params(alg) {
-                    if let Ok(parsed) = ParsedPublicKey::new(params, &der) {
-                        checks.push((alg, Check::Public(parsed)));
-                    }
+            for alg in allowed.iter().copied().filter(|a| a.family() == Family::Rsa) {
+                if let Some(params) = rsa_params(alg)
+                    && let Ok(parsed) = ParsedPublicKey::new(params, &der)
+                {
+                    checks.push((alg, Check::Public(parsed)));
                 }
             }
             return Self::non_empty(Family::Rsa, checks, fingerprint);

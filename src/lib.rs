@@ -57,6 +57,8 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 
+pub mod presets;
+
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -46,7 +46,7 @@ pub struct TestKey {
 enum Signer {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
-    Hmac(aws_lc_rs::hmac::Key),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 impl fmt::Debug for TestKey {
@@ -133,7 +133,7 @@ impl TestKey {
         Self {
             kid: String::new(),
             alg,
-            signer: Signer::Hmac(aws_lc_rs::hmac::Key::new(digest, secret)),
+            signer: Signer::Hmac(Box::new(aws_lc_rs::hmac::Key::new(digest, secret))),
             jwk: Value::Null,
         }
     }
@@ -154,6 +154,26 @@ impl TestKey {
     #[must_use]
     pub fn jwk(&self) -> &Value {
         &self.jwk
+    }
+
+    /// The public key as a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo), for an issuer built
+    /// with [`Issuer::public_key_pem`]. `None` for an HMAC key, which has no public half.
+    #[must_use]
+    pub fn public_key_pem(&self) -> Option<String> {
+        use aws_lc_rs::encoding::AsDer;
+        let der = match &self.signer {
+            Signer::Rsa(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
+            Signer::Ec(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
+            Signer::Hmac(_) => return None,
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).ok()?);
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        Some(pem)
     }
 
     /// Signs `signing_input` (`header.payload`) and returns the base64url signature.
@@ -379,7 +399,6 @@ impl TestIssuer {
     }
 
     /// A token builder signed with the default key, with `iat` now and `exp` in five minutes.
-    #[must_use]
     pub fn token(&self) -> TokenBuilder {
         let key = self
             .keys

@@ -232,7 +232,7 @@ fn query(uri: &Uri, name: &str) -> Result<Option<Found>, Reason> {
 
 /// `application/x-www-form-urlencoded` value decoding (`+` is a space); `None` when the
 /// result is not UTF-8 or an escape is malformed.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,0 +1,51 @@
+//! Ready-made issuers for the marketplaces this crate serves, each with its typed claims.
+//!
+//! Every function returns an [`Issuer`](crate::Issuer) configured as the vendor's documents
+//! describe; it is still a builder, so you can narrow it further (`.tenants([...])`,
+//! `.origins([...])`, `.name(...)`). Read the claims of a verified request with
+//! [`Verified::claims_as`](crate::Verified::claims_as) and the struct of its marketplace.
+//!
+//! | marketplace | preset | key | token found in | claims |
+//! | --- | --- | --- | --- | --- |
+//! | AppDirect secure token | [`appdirect`] | JWKS, RS256/ES256 | `Authorization: Bearer` | [`AppDirectClaims`] |
+//! | Pandium in-app marketplace | [`pandium`] | HS256 shared secret | `?tenant=` | [`PandiumClaims`] |
+//! | Blendr.io SSO (JWT) | [`blendr`] | HS256 partner API key | `?jwt=` or the header | [`BlendrClaims`] |
+//! | Blendr.io SSO (signed query) | [`BlendrSignedQuery`] | HMAC-SHA256 partner API key | the query string | [`BlendrQueryIdentity`] |
+//! | Versori signing keys | [`versori`] | the partner's public key (PEM) | `Authorization: Bearer` | [`VersoriClaims`] |
+//!
+//! Where the token is taken from is a setting of the whole layer
+//! ([`JwtGuardBuilder::token_sources`](crate::JwtGuardBuilder::token_sources)), since one layer
+//! may serve several marketplaces:
+//!
+//! ```
+//! use jwt_guard::{JwtGuard, TokenSource, presets};
+//!
+//! let guard = JwtGuard::builder()
+//!     .issuer(presets::appdirect("https://marketplace.example/jwks")?.tenants(["PARTNER_ID"]))
+//!     .issuer(presets::pandium("a-pandium-shared-secret-of-32-bytes+"))
+//!     .issuer(presets::blendr("a-blendr-partner-api-key-of-32-bytes"))
+//!     .token_sources([
+//!         TokenSource::Header,
+//!         TokenSource::Query("tenant".into()),
+//!         TokenSource::Query("jwt".into()),
+//!     ])
+//!     .build()?;
+//! # Ok::<(), jwt_guard::ConfigError>(())
+//! ```
+//!
+//! Shared secrets are held to the lengths of RFC 7518 §3.2: at least 32 bytes for HS256. A
+//! shorter secret or API key is a [`ConfigError`](crate::ConfigError) when the layer is built.
+
+mod appdirect;
+mod blendr;
+mod blendr_query;
+mod de;
+mod pandium;
+mod versori;
+
+pub use appdirect::{AppDirectClaims, appdirect};
+pub use blendr::{BlendrClaims, blendr};
+pub use blendr_query::{BlendrQueryIdentity, BlendrSignedQuery, BlendrSignedQueryBuilder};
+pub use de::Id;
+pub use pandium::{PandiumClaims, PandiumTenant, pandium};
+pub use versori::{VersoriClaims, versori};

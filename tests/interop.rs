@@ -1,0 +1,444 @@
+//! Interop: every marketplace's tokens minted by an independent implementation — PyJWT and
+//! `cryptography`, exactly as the vendors' documents show (`tests/interop/mint.py`) — verified
+//! through one layer that serves the four marketplaces side by side; and the negative cases:
+//! wrong secret, replayed `jti`, stale `iat`, missing required claim, other tenant.
+//!
+//! Run with `scripts/interop`, which installs PyJWT and cryptography when they are missing.
+//! Without them these tests fail; they are never skipped.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use jwt_guard::presets::{
+    self, AppDirectClaims, BlendrClaims, BlendrSignedQuery, PandiumClaims, VersoriClaims,
+};
+use jwt_guard::testing::TestIssuer;
+use jwt_guard::{JwtGuard, Reason, TokenSource, Verified};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PANDIUM_SECRET: &str = "pandium-shared-secret-0123456789abcdef";
+const BLENDR_KEY: &str = "blendr-partner-api-key-0123456789abcdef";
+const WRONG_SECRET: &str = "not-the-secret-anyone-configured-0123456789";
+const VERSORI_ISS: &str = "https://partner.example";
+const VERSORI_AUD: &str = "orders-api";
+const PARTNER_ID: &str = "PARTNER_ID";
+
+const MISSING: &str = "PyJWT and cryptography are needed by the interop tests: run scripts/interop \
+                       (it installs them with `python3 -m pip install 'PyJWT>=2.8' cryptography`)";
+
+/// Everything `mint.py` printed, minted once per test run.
+fn minted() -> &'static Value {
+    static MINTED: OnceLock<Value> = OnceLock::new();
+    MINTED.get_or_init(|| {
+        let probe = Command::new("python3")
+            .args(["-c", "import jwt, cryptography"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(probe.is_ok_and(|s| s.success()), "{MISSING}");
+
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mint.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let settings = json!({
+            "pandium_secret": PANDIUM_SECRET,
+            "blendr_key": BLENDR_KEY,
+            "wrong_secret": WRONG_SECRET,
+            "versori_iss": VERSORI_ISS,
+            "versori_aud": VERSORI_AUD,
+            "partner_id": PARTNER_ID,
+        });
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(settings.to_string().as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "mint.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let minted: Value = serde_json::from_slice(&output.stdout).unwrap();
+        eprintln!("tokens minted by PyJWT {}", minted["pyjwt"]);
+        minted
+    })
+}
+
+fn token(marketplace: &str, name: &str) -> String {
+    minted()[marketplace]["tokens"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("mint.py made no {marketplace} token {name}"))
+        .to_owned()
+}
+
+/// The four marketplaces in one layer; AppDirect's JWKS (from Python) served on loopback.
+async fn market() -> (TestIssuer, Router) {
+    let minted = minted();
+    let jwks = TestIssuer::start().await;
+    jwks.set_jwks(
+        minted["appdirect"]["jwks"]["keys"]
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    let pem = minted["versori"]["public_key_pem"].as_str().unwrap();
+    let guard = JwtGuard::builder()
+        .issuer(
+            presets::appdirect(jwks.jwks_url())
+                .unwrap()
+                .tenants([PARTNER_ID]),
+        )
+        .issuer(presets::pandium(PANDIUM_SECRET))
+        .issuer(presets::blendr(BLENDR_KEY))
+        .issuer(presets::versori(pem, VERSORI_ISS, VERSORI_AUD))
+        .token_sources([
+            TokenSource::Header,
+            TokenSource::Query("tenant".into()),
+            TokenSource::Query("jwt".into()),
+        ])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/whoami",
+            get(|req: Request<Body>| async move {
+                let Some(who) = req.extensions().get::<Verified>().cloned() else {
+                    return StatusCode::IM_A_TEAPOT.into_response();
+                };
+                let typed = match who.issuer() {
+                    "appdirect" => {
+                        let c: AppDirectClaims = who.claims_as().unwrap();
+                        json!({"name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
+                    }
+                    "pandium" => {
+                        let c: PandiumClaims = who.claims_as().unwrap();
+                        let ti = c.ti.unwrap_or_default();
+                        json!({"external_id": c.external_id, "uem": ti.uem, "ili": ti.ili,
+                               "connector_name": ti.xti_str("connector_name")})
+                    }
+                    "blendr" => {
+                        let c: BlendrClaims = who.claims_as().unwrap();
+                        json!({"accountid": c.accountid.as_str(), "number": c.accountid.was_number(),
+                               "userid": c.userid.map(|u| u.to_string()), "api_key": c.api_key})
+                    }
+                    "versori" => {
+                        let c: VersoriClaims = who.claims_as().unwrap();
+                        json!({"iss": c.iss, "aud": c.aud})
+                    }
+                    other => json!(other),
+                };
+                axum::Json(json!({
+                    "issuer": who.issuer(),
+                    "alg": who.algorithm().as_str(),
+                    "sub": who.subject(),
+                    "tenant": who.tenant(),
+                    "uri": req.uri().to_string(),
+                    "typed": typed,
+                }))
+                .into_response()
+            }),
+        )
+        .layer(guard.layer());
+    (jwks, app)
+}
+
+/// `GET uri`, with `Authorization: Bearer token` when given: status, challenge, body.
+async fn call(app: &Router, uri: &str, bearer: Option<&str>) -> (StatusCode, String, Value) {
+    let mut req = Request::get(uri);
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        challenge,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn accepted(app: &Router, uri: &str, bearer: Option<&str>) -> Value {
+    let (status, _, body) = call(app, uri, bearer).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    body
+}
+
+async fn refused(app: &Router, uri: &str, bearer: Option<&str>, description: &str) {
+    let (status, challenge, body) = call(app, uri, bearer).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+    assert_eq!(
+        challenge,
+        format!(
+            "Bearer realm=\"jwt-guard\", error=\"invalid_token\", error_description=\"{description}\""
+        )
+    );
+    assert_eq!(
+        body,
+        json!({"error": "invalid_token", "error_description": description})
+    );
+}
+
+#[tokio::test]
+async fn appdirect_tokens_minted_by_pyjwt() {
+    let (jwks, app) = market().await;
+    let who = accepted(&app, "/whoami", Some(&token("appdirect", "rs256"))).await;
+    assert_eq!(
+        (who["issuer"].as_str(), who["alg"].as_str()),
+        (Some("appdirect"), Some("RS256"))
+    );
+    assert_eq!(who["tenant"], PARTNER_ID);
+    assert_eq!(
+        who["typed"],
+        json!({"name": "user@example.com", "tenant": PARTNER_ID, "lifetime": 300})
+    );
+    let who = accepted(&app, "/whoami", Some(&token("appdirect", "es256"))).await;
+    assert_eq!(who["alg"], "ES256");
+    assert_eq!(jwks.fetch_count(), 1);
+
+    // Other tenant: 403 insufficient_scope.
+    let (status, challenge, body) =
+        call(&app, "/whoami", Some(&token("appdirect", "other_tenant"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        challenge,
+        "Bearer realm=\"jwt-guard\", error=\"insufficient_scope\""
+    );
+    assert_eq!(body["error"], "insufficient_scope");
+
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("appdirect", "missing_tenant")),
+        "a required claim is missing",
+    )
+    .await;
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("appdirect", "expired")),
+        "the token has expired",
+    )
+    .await;
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("appdirect", "long_lived")),
+        "the token lifetime is too long",
+    )
+    .await;
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("appdirect", "wrong_key")),
+        "the token signature is invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pandium_tokens_minted_by_pyjwt() {
+    let (_jwks, app) = market().await;
+
+    // The sample backend's token, in `?tenant=` as Pandium passes it.
+    let sample = token("pandium", "sample_backend");
+    let who = accepted(&app, &format!("/whoami?tenant={sample}&view=list"), None).await;
+    assert_eq!(who["issuer"], "pandium");
+    assert_eq!(who["sub"], "user@vendor.example");
+    assert_eq!(who["uri"], "/whoami?view=list");
+    assert_eq!(who["typed"]["external_id"], "");
+
+    // The JWT page's payload, and the install-only flow's.
+    let who = accepted(
+        &app,
+        &format!("/whoami?tenant={}", token("pandium", "documented")),
+        None,
+    )
+    .await;
+    assert_eq!(who["sub"], "test-pandium-com");
+    assert_eq!(who["typed"]["uem"], "test@pandium.com");
+    assert_eq!(
+        who["typed"]["ili"],
+        json!(["new-id", "something-different"])
+    );
+    let who = accepted(
+        &app,
+        &format!("/whoami?tenant={}", token("pandium", "install_only")),
+        None,
+    )
+    .await;
+    assert_eq!(who["typed"]["connector_name"], "gwt");
+
+    // Replayed jti, wrong secret, stale iat, missing required claims.
+    refused(
+        &app,
+        &format!("/whoami?tenant={sample}"),
+        None,
+        "the token was already used",
+    )
+    .await;
+    refused(&app, "/whoami", Some(&sample), "the token was already used").await;
+    let uri = |name: &str| format!("/whoami?tenant={}", token("pandium", name));
+    refused(
+        &app,
+        &uri("wrong_secret"),
+        None,
+        "the token signature is invalid",
+    )
+    .await;
+    refused(&app, &uri("stale_iat"), None, "the token is too old").await;
+    refused(
+        &app,
+        &uri("missing_sub"),
+        None,
+        "a required claim is missing",
+    )
+    .await;
+    refused(
+        &app,
+        &uri("missing_jti"),
+        None,
+        "a required claim is missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn blendr_tokens_minted_by_pyjwt() {
+    let (_jwks, app) = market().await;
+
+    let documented = token("blendr", "documented");
+    let who = accepted(&app, &format!("/whoami?jwt={documented}"), None).await;
+    assert_eq!(
+        (who["issuer"].as_str(), who["tenant"].as_str()),
+        (Some("blendr"), Some("123"))
+    );
+    assert_eq!(who["uri"], "/whoami");
+    assert_eq!(
+        who["typed"],
+        json!({"accountid": "123", "number": true, "userid": null, "api_key": "abcde12345"})
+    );
+    // The same token in the header.
+    accepted(&app, "/whoami", Some(&documented)).await;
+    let who = accepted(&app, "/whoami", Some(&token("blendr", "string_accountid"))).await;
+    assert_eq!(who["tenant"], "acme-42");
+    assert_eq!(who["typed"]["number"], false);
+    assert_eq!(who["typed"]["userid"], "456");
+
+    let uri = |name: &str| format!("/whoami?jwt={}", token("blendr", name));
+    refused(
+        &app,
+        &uri("wrong_key"),
+        None,
+        "the token signature is invalid",
+    )
+    .await;
+    refused(&app, &uri("stale_iat"), None, "the token is too old").await;
+    refused(
+        &app,
+        &uri("missing_accountid"),
+        None,
+        "a required claim is missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn blendr_signed_queries_made_by_python() {
+    let query = |name: &str| {
+        minted()["blendr"]["queries"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("mint.py made no query {name}"))
+            .to_owned()
+    };
+    let verifier = BlendrSignedQuery::new(BLENDR_KEY).unwrap();
+
+    let documented = query("documented");
+    let who = verifier.verify(&documented).await.unwrap();
+    assert_eq!(who.accountid(), "123");
+    assert_eq!(who.accountname(), Some("John"));
+    assert_eq!(who.userid(), Some("456"));
+    let who = verifier.verify(&query("with_credentials")).await.unwrap();
+    assert_eq!(who.useremail(), Some("jane+sso@acme.example"));
+    assert_eq!(who.username(), Some("Jane Doe"));
+    assert_eq!(who.param("apikey"), Some("k3y/=&x"));
+
+    let reason = |q: String| {
+        let verifier = &verifier;
+        async move { verifier.verify(&q).await.unwrap_err().reason() }
+    };
+    assert_eq!(reason(documented).await, Reason::Replayed);
+    assert_eq!(reason(query("stale")).await, Reason::TooOld);
+    assert_eq!(reason(query("wrong_key")).await, Reason::BadSignature);
+    assert_eq!(reason(query("tampered")).await, Reason::BadSignature);
+}
+
+#[tokio::test]
+async fn versori_style_tokens_minted_by_pyjwt() {
+    let (_jwks, app) = market().await;
+    let who = accepted(&app, "/whoami", Some(&token("versori", "valid"))).await;
+    assert_eq!(
+        (who["issuer"].as_str(), who["alg"].as_str()),
+        (Some("versori"), Some("EdDSA"))
+    );
+    assert_eq!(who["sub"], "end-user-7");
+    assert_eq!(
+        who["typed"],
+        json!({"iss": VERSORI_ISS, "aud": [VERSORI_AUD]})
+    );
+    let who = accepted(&app, "/whoami", Some(&token("versori", "audience_list"))).await;
+    assert_eq!(who["typed"]["aud"], json!(["billing-api", VERSORI_AUD]));
+
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("versori", "wrong_aud")),
+        "the token audience is not accepted",
+    )
+    .await;
+    // Another `iss` is not routed to the partner's key: no issuer without `iss` takes EdDSA.
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("versori", "wrong_iss")),
+        "the token algorithm is not allowed",
+    )
+    .await;
+    refused(
+        &app,
+        "/whoami",
+        Some(&token("versori", "missing_sub")),
+        "a required claim is missing",
+    )
+    .await;
+}
