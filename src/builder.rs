@@ -260,7 +260,10 @@ impl JwtGuardBuilder {
             if let Some(iss) = &issuer.iss
                 && !iss_values.insert(iss.clone())
             {
-                return Err(ConfigError::invalid(format!("{prefix}.issuer"), "another issuer has this issuer"));
+                return Err(ConfigError::invalid(
+                    format!("{prefix}.issuer"),
+                    "another issuer has this issuer",
+                ));
             }
             prepared.push(issuer);
         }
@@ -353,7 +356,8 @@ fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), Conf
             };
             match (first.is_symmetric(), second.is_symmetric()) {
                 (true, true) => {
-                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) = (&first.keys, &second.keys)
+                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) =
+                        (&first.keys, &second.keys)
                         && x.fingerprint() == y.fingerprint()
                     {
                         return Err(ConfigError::invalid(

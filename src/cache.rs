@@ -35,25 +35,27 @@ pub(crate) struct CachedToken {
 /// The cache; cloning shares it.
 #[derive(Clone, Debug)]
 pub(crate) struct TokenCache {
-    inner: Cache<Arc<str>, Arc<CachedToken>>,
+    inner: Cache<Arc<str>, Entry>,
 }
 
 struct ByToken;
 
-impl moka::Expiry<Arc<str>, Arc<CachedToken>> for ByToken {
+impl moka::Expiry<Arc<str>, Entry> for ByToken {
     fn expire_after_create(
         &self,
         _key: &Arc<str>,
-        value: &Arc<CachedToken>,
+        value: &Entry,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let now = crate::clock::SystemClock;
-        let remaining = value.valid_until.map_or(MAX_ENTRY_TTL, |until| {
-            let secs = until - crate::clock::Clock::now(&now);
-            Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(MAX_ENTRY_TTL)
-        });
-        Some(remaining.min(MAX_ENTRY_TTL))
+        Some(value.ttl)
     }
+}
+
+/// A cached token and how long moka keeps it, computed with the engine's clock when inserted.
+#[derive(Clone, Debug)]
+struct Entry {
+    token: Arc<CachedToken>,
+    ttl: Duration,
 }
 
 impl TokenCache {
@@ -61,9 +63,8 @@ impl TokenCache {
     pub(crate) fn new(budget_bytes: u64) -> Self {
         let inner = Cache::builder()
             .max_capacity(budget_bytes)
-            .weigher(|token: &Arc<str>, entry: &Arc<CachedToken>| {
+            .weigher(|token: &Arc<str>, _entry: &Entry| {
                 // The decoded claims take about twice the token's size once parsed.
-                let _ = entry;
                 u32::try_from(token.len())
                     .unwrap_or(u32::MAX)
                     .saturating_mul(3)
@@ -75,20 +76,80 @@ impl TokenCache {
     }
 
     pub(crate) fn get(&self, token: &str) -> Option<Arc<CachedToken>> {
-        self.inner.get(token)
+        self.inner.get(token).map(|entry| entry.token)
     }
 
+    /// Caches a verified token until it stops being valid (by the engine's clock `now`), at most
+    /// [`MAX_ENTRY_TTL`].
     pub(crate) fn insert(&self, token: &str, entry: CachedToken, now: f64) {
-        if entry.valid_until.is_some_and(|until| until <= now) {
-            return;
-        }
-        self.inner.insert(Arc::from(token), Arc::new(entry));
+        let ttl = match entry.valid_until {
+            None => MAX_ENTRY_TTL,
+            Some(until) if until <= now => return,
+            Some(until) => Duration::try_from_secs_f64(until - now)
+                .unwrap_or(MAX_ENTRY_TTL)
+                .min(MAX_ENTRY_TTL),
+        };
+        self.inner.insert(
+            Arc::from(token),
+            Entry {
+                token: Arc::new(entry),
+                ttl,
+            },
+        );
     }
 
-    /// Entries held now (approximate: moka applies writes in batches).
+    /// Entries held now (moka applies writes in batches: this runs them first).
     #[cfg(test)]
     pub(crate) fn entry_count(&self) -> u64 {
         self.inner.run_pending_tasks();
         self.inner.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::Algorithm;
+
+    fn entry(valid_until: Option<f64>) -> CachedToken {
+        CachedToken {
+            authority: 0,
+            key_id: 1,
+            dates: Dates::default(),
+            valid_until,
+            verified: Verified::new(
+                "i".into(),
+                None,
+                Algorithm::HS256,
+                None,
+                serde_json::Map::new(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_byte_budget_bounds_the_entries() {
+        // Each 1000-byte token weighs 3 * 1000 + 256 bytes: a 100 KB budget holds about 30.
+        let cache = TokenCache::new(100_000);
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        for i in 0..1000 {
+            let token = format!("{i:0>1000}");
+            cache.insert(&token, entry(Some(now + 600.0)), now);
+        }
+        let held = cache.entry_count();
+        assert!(held > 0, "the cache holds nothing");
+        assert!(held * 3256 <= 100_000, "{held} entries exceed the budget");
+    }
+
+    #[test]
+    fn expired_tokens_are_not_cached_and_distinct_tokens_never_share_an_entry() {
+        let cache = TokenCache::new(1_000_000);
+        let now = 1_000.0;
+        cache.insert("a.b.c", entry(Some(now)), now);
+        assert!(cache.get("a.b.c").is_none());
+        cache.insert("a.b.c", entry(Some(now + 60.0)), now);
+        assert!(cache.get("a.b.c").is_some());
+        assert!(cache.get("a.b.d").is_none());
+        assert!(cache.get("a.b.").is_none());
     }
 }

@@ -134,20 +134,20 @@ impl ClaimsPolicy {
     /// The time checks, run on every request, cached or not.
     pub(crate) fn check_dates(&self, dates: Dates, now: f64) -> Result<(), Reason> {
         let leeway = self.leeway;
-        if let Some(exp) = dates.exp {
-            if now >= exp + leeway {
-                return Err(Reason::Expired);
-            }
+        if let Some(exp) = dates.exp
+            && now >= exp + leeway
+        {
+            return Err(Reason::Expired);
         }
-        if let Some(nbf) = dates.nbf {
-            if now + leeway < nbf {
-                return Err(Reason::NotYetValid);
-            }
+        if let Some(nbf) = dates.nbf
+            && now + leeway < nbf
+        {
+            return Err(Reason::NotYetValid);
         }
-        if let Some(iat) = dates.iat {
-            if iat > now + leeway {
-                return Err(Reason::IssuedInFuture);
-            }
+        if let Some(iat) = dates.iat
+            && iat > now + leeway
+        {
+            return Err(Reason::IssuedInFuture);
         }
         if let Some(max) = self.max_lifetime {
             let lifetime = match (dates.exp, dates.iat) {

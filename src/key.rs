@@ -239,7 +239,11 @@ impl VerifyingKey {
                 )));
             }
             let mut checks = Vec::new();
-            for alg in allowed.iter().copied().filter(|a| a.family() == Family::Rsa) {
+            for alg in allowed
+                .iter()
+                .copied()
+                .filter(|a| a.family() == Family::Rsa)
+            {
                 if let Some(params) = rsa_params(alg)
                     && let Ok(parsed) = ParsedPublicKey::new(params, &der)
                 {

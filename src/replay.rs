@@ -89,10 +89,10 @@ impl MemoryReplayStore {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(until) = map.get(&key) {
-            if *until > now {
-                return ReplayVerdict::Replayed;
-            }
+        if let Some(until) = map.get(&key)
+            && *until > now
+        {
+            return ReplayVerdict::Replayed;
         }
         if map.len() >= self.per_shard && !map.contains_key(&key) {
             map.retain(|_, until| *until > now);

@@ -135,10 +135,10 @@ impl Engine {
         let Some(authority) = self.authorities.get(hit.authority) else {
             return Ok(None);
         };
-        if let Some(remote) = &authority.remote {
-            if !remote.still_has(hit.key_id) {
-                return Ok(None);
-            }
+        if let Some(remote) = &authority.remote
+            && !remote.still_has(hit.key_id)
+        {
+            return Ok(None);
         }
         let issuer = &authority.issuer;
         issuer.policy.check_dates(hit.dates, now)?;
@@ -191,10 +191,9 @@ impl Engine {
             for &index in candidates {
                 if let Some(PreparedKeys::Fixed(key)) =
                     self.authorities.get(index).map(|a| &a.issuer.keys)
+                    && key.verify(jws.alg, jws.signing_input, &jws.signature)
                 {
-                    if key.verify(jws.alg, jws.signing_input, &jws.signature) {
-                        return Ok((index, Arc::clone(key)));
-                    }
+                    return Ok((index, Arc::clone(key)));
                 }
             }
             return Err(Reason::BadSignature.into());
@@ -263,10 +262,10 @@ fn check_origin(
     if !issuer.origins.is_empty() && !issuer.origins.iter().any(|o| o == origin) {
         return Err(Reason::OriginNotBound);
     }
-    if let Some(bound) = tenant.and_then(|t| issuer.tenant_origins.get(t)) {
-        if !bound.iter().any(|o| o == origin) {
-            return Err(Reason::OriginNotBound);
-        }
+    if let Some(bound) = tenant.and_then(|t| issuer.tenant_origins.get(t))
+        && !bound.iter().any(|o| o == origin)
+    {
+        return Err(Reason::OriginNotBound);
     }
     Ok(())
 }
