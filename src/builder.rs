@@ -11,10 +11,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::cors::{Cors, CorsPolicy};
 use crate::error::{ConfigError, Rejection};
 use crate::identity::Verified;
-use crate::issuer::{Issuer, PreparedKeys};
+use crate::issuer::{Issuer, PreparedKeys, RemoteSpec};
 use crate::json::JsonLimits;
 use crate::jwks::fetch::{self, FetchLimits};
-use crate::jwks::remote::{RemoteJwks, RemoteSettings};
+use crate::jwks::remote::{RemoteJwks, RemoteSettings, Source};
 use crate::layer::{JwtGuardLayer, Mode};
 use crate::reject::{Challenges, RejectionBody, Renderer};
 use crate::replay::{MemoryReplayStore, ReplayStore};
@@ -280,8 +280,15 @@ impl JwtGuardBuilder {
             bound_origins.extend(issuer.origins.iter().cloned());
             bound_origins.extend(issuer.tenant_origins.values().flatten().cloned());
             let remote = match &issuer.keys {
-                PreparedKeys::Remote(url) => Some(Arc::new(RemoteJwks::new(
-                    url.clone(),
+                PreparedKeys::Remote(spec) => Some(Arc::new(RemoteJwks::new(
+                    match spec.clone() {
+                        RemoteSpec::Jwks(url) => Source::Jwks(url),
+                        RemoteSpec::Discovery { config, issuer } => Source::Discovery {
+                            config,
+                            issuer,
+                            resolved: std::sync::Mutex::new(None),
+                        },
+                    },
                     Arc::clone(&issuer.name),
                     client.clone(),
                     issuer.algorithms.clone(),
@@ -498,6 +505,7 @@ impl JwtGuard {
                         Some(s) => s.map(|s| s.keys),
                     },
                     expired: status.flatten().is_some_and(|s| s.expired),
+                    age: status.flatten().map(|s| s.age),
                 }
             })
             .collect()
@@ -514,4 +522,7 @@ pub struct IssuerReadiness {
     pub keys: Option<usize>,
     /// Whether the key set is past its TTL (a refresh is due or failing).
     pub expired: bool,
+    /// How long ago the key set was fetched (or confirmed unchanged); `None` for fixed keys
+    /// and before the first fetch.
+    pub age: Option<std::time::Duration>,
 }

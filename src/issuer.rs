@@ -18,6 +18,8 @@ pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub(crate) enum KeySpec {
     Jwks(reqwest::Url),
+    /// OIDC discovery from this issuer URL.
+    Discover(reqwest::Url),
     Pem(String),
     Secret(Arc<[u8]>),
     SecretEnv(String),
@@ -27,6 +29,7 @@ impl fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Jwks(url) => f.debug_tuple("Jwks").field(&url.as_str()).finish(),
+            Self::Discover(url) => f.debug_tuple("Discover").field(&url.as_str()).finish(),
             Self::Pem(_) => f.write_str("Pem(..)"),
             Self::Secret(_) => f.write_str("Secret([redacted])"),
             Self::SecretEnv(var) => f.debug_tuple("SecretEnv").field(var).finish(),
@@ -100,6 +103,22 @@ impl Issuer {
             url.as_ref(),
             "jwks_url",
         )?)))
+    }
+
+    /// Keys found by OIDC discovery: `{issuer}/.well-known/openid-configuration` gives the
+    /// `jwks_uri` (held to the same rules as [`jwks`](Self::jwks)), and the document's `issuer`
+    /// must equal `issuer` exactly. Also sets [`issuer`](Self::issuer): tokens must carry that
+    /// `iss`.
+    ///
+    /// # Errors
+    ///
+    /// When the URL does not parse or is not `https` (or loopback `http`).
+    pub fn oidc(issuer: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let iss = issuer.as_ref();
+        let url = parse_fetch_url(iss, "oidc_issuer")?;
+        let mut this = Self::with_keys(KeySpec::Discover(url));
+        this.issuer = Some(iss.to_owned());
+        Ok(this)
     }
 
     /// A fixed public key in PEM (`-----BEGIN PUBLIC KEY-----`): RSA, EC (P-256, P-384) or
@@ -284,7 +303,17 @@ pub(crate) struct PreparedIssuer {
 #[derive(Debug)]
 pub(crate) enum PreparedKeys {
     Fixed(Arc<VerifyingKey>),
-    Remote(reqwest::Url),
+    Remote(RemoteSpec),
+}
+
+/// Where a remote key set comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum RemoteSpec {
+    Jwks(reqwest::Url),
+    Discovery {
+        config: reqwest::Url,
+        issuer: String,
+    },
 }
 
 impl PreparedIssuer {
@@ -332,7 +361,9 @@ impl Issuer {
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::invalid("leeway", "must be at most 5m"));
         }
-        if self.refresh_cooldown.is_some() && !matches!(self.keys, KeySpec::Jwks(_)) {
+        if self.refresh_cooldown.is_some()
+            && !matches!(self.keys, KeySpec::Jwks(_) | KeySpec::Discover(_))
+        {
             return Err(ConfigError::invalid(
                 "refresh_cooldown",
                 "only applies with jwks_url",
@@ -347,7 +378,12 @@ impl Issuer {
         }
 
         let keys = match self.keys {
-            KeySpec::Jwks(url) => PreparedKeys::Remote(url),
+            KeySpec::Jwks(url) => PreparedKeys::Remote(RemoteSpec::Jwks(url)),
+            KeySpec::Discover(url) => PreparedKeys::Remote(RemoteSpec::Discovery {
+                config: crate::jwks::discovery::discovery_url(&url)
+                    .map_err(|e| ConfigError::invalid("oidc_issuer", e))?,
+                issuer: self.issuer.clone().unwrap_or_default(),
+            }),
             KeySpec::Pem(pem) => PreparedKeys::Fixed(Arc::new(
                 VerifyingKey::from_pem(&pem, &algorithms).map_err(|e| {
                     if e.0.contains("fits none") {

@@ -23,6 +23,7 @@ mod jwks;
 mod jws;
 mod key;
 mod layer;
+mod metrics;
 mod reject;
 mod replay;
 mod service;

@@ -18,7 +18,8 @@ mod imp {
     use std::time::Duration;
 
     pub(crate) fn allowed(issuer: &str) {
-        metrics::counter!("jwt_guard_requests_allowed_total", "issuer" => issuer.to_owned()).increment(1);
+        metrics::counter!("jwt_guard_requests_allowed_total", "issuer" => issuer.to_owned())
+            .increment(1);
     }
 
     pub(crate) fn rejected(reason: &'static str) {
@@ -31,7 +32,8 @@ mod imp {
     }
 
     pub(crate) fn refetch_suppressed(issuer: &str) {
-        metrics::counter!("jwt_guard_jwks_refetch_suppressed_total", "issuer" => issuer.to_owned()).increment(1);
+        metrics::counter!("jwt_guard_jwks_refetch_suppressed_total", "issuer" => issuer.to_owned())
+            .increment(1);
     }
 
     pub(crate) fn token_cache(hit: bool) {
@@ -58,6 +60,7 @@ mod imp {
     pub(crate) fn refetch_suppressed(_issuer: &str) {}
     #[inline(always)]
     pub(crate) fn token_cache(_hit: bool) {}
+    #[allow(dead_code)]
     #[inline(always)]
     pub(crate) fn verify_time(_elapsed: Duration) {}
 }

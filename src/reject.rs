@@ -131,6 +131,7 @@ impl Challenges {
         if let Some(secs) = rejection.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
+        crate::metrics::rejected(rejection.reason().code());
         tracing::debug!(target: "jwt_guard::reject", reason = rejection.reason().code(), grpc_status = code, "grpc request rejected");
         response.extensions_mut().insert(rejection);
         response
@@ -165,6 +166,7 @@ impl Challenges {
         if let Some(secs) = rejection.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
+        crate::metrics::rejected(rejection.reason().code());
         tracing::debug!(
             target: "jwt_guard::reject",
             reason = rejection.reason().code(),

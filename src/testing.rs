@@ -232,6 +232,8 @@ struct ServerState {
     not_modified: AtomicUsize,
     delay: Mutex<Duration>,
     requests: Mutex<Vec<String>>,
+    /// The OIDC discovery document served at `/.well-known/openid-configuration`.
+    discovery: Mutex<Value>,
 }
 
 /// A test issuer with an RSA (`rsa-1`, RS256) and an EC (`ec-1`, ES256) key, serving its JWKS
@@ -284,6 +286,10 @@ impl TestIssuer {
             not_modified: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
             requests: Mutex::new(Vec::new()),
+            discovery: Mutex::new(json!({
+                "issuer": format!("http://{addr}"),
+                "jwks_uri": format!("http://{addr}/.well-known/jwks.json"),
+            })),
         });
         let server = tokio::spawn(serve(listener, Arc::clone(&state)));
         Self {
@@ -308,6 +314,20 @@ impl TestIssuer {
     #[must_use]
     pub fn jwks_url(&self) -> &str {
         &self.url
+    }
+
+    /// The issuer URL (`http://127.0.0.1:PORT`), whose OIDC discovery document
+    /// (`/.well-known/openid-configuration`) names it and points at the JWKS.
+    #[must_use]
+    pub fn issuer_url(&self) -> String {
+        self.url
+            .trim_end_matches("/.well-known/jwks.json")
+            .to_owned()
+    }
+
+    /// Serves this discovery document instead.
+    pub fn set_discovery(&self, document: Value) {
+        *lock(&self.state.discovery) = document;
     }
 
     /// An [`Issuer`] for this issuer's JWKS, named `test`.
@@ -522,7 +542,15 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>) {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let response = lock(&state.response).clone();
+            let is_discovery = request
+                .lines()
+                .next()
+                .is_some_and(|line| line.contains(" /.well-known/openid-configuration "));
+            let response = if is_discovery {
+                JwksResponse::Body(lock(&state.discovery).to_string().into_bytes())
+            } else {
+                lock(&state.response).clone()
+            };
             let (status, body, extra) = match response {
                 JwksResponse::Stall => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -47,14 +47,40 @@ impl Engine {
         token: &str,
         origin: Option<&str>,
     ) -> Option<Result<Verified, Rejection>> {
-        let hit = self.cache.as_ref()?.get(token)?;
-        self.check_cached(&hit, self.clock.now(), origin)
-            .transpose()
+        let cache = self.cache.as_ref()?;
+        let Some(hit) = cache.get(token) else {
+            crate::metrics::token_cache(false);
+            return None;
+        };
+        crate::metrics::token_cache(true);
+        let outcome = self
+            .check_cached(&hit, self.clock.now(), origin)
+            .transpose();
+        if let Some(Ok(verified)) = &outcome {
+            crate::metrics::allowed(verified.issuer());
+        }
+        outcome
     }
 
     /// Verifies `token` in full (the caller has tried the cache); `origin` is the request's
     /// `Origin`, for the issuer and tenant bindings.
     pub(crate) async fn verify(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+    ) -> Result<Verified, Rejection> {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let outcome = self.verify_uncached(token, origin).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::verify_time(started.elapsed());
+        if let Ok(verified) = &outcome {
+            crate::metrics::allowed(verified.issuer());
+        }
+        outcome
+    }
+
+    async fn verify_uncached(
         &self,
         token: &str,
         origin: Option<&str>,

@@ -31,7 +31,8 @@ impl std::fmt::Display for DiscoveryError {
 /// The discovery URL of an issuer: `{issuer}/.well-known/openid-configuration` (no double slash).
 pub(crate) fn discovery_url(issuer: &reqwest::Url) -> Result<reqwest::Url, String> {
     let base = issuer.as_str().trim_end_matches('/');
-    reqwest::Url::parse(&format!("{base}/.well-known/openid-configuration")).map_err(|e| e.to_string())
+    reqwest::Url::parse(&format!("{base}/.well-known/openid-configuration"))
+        .map_err(|e| e.to_string())
 }
 
 /// Fetches the discovery document and returns its `jwks_uri`.
@@ -85,12 +86,27 @@ mod tests {
     #[test]
     fn issuer_must_match_exactly_and_jwks_uri_must_be_https() {
         let ok = br#"{"issuer":"https://a.example","jwks_uri":"https://a.example/keys"}"#;
-        assert_eq!(jwks_uri(ok, "https://a.example").unwrap().as_str(), "https://a.example/keys");
-        assert!(matches!(jwks_uri(ok, "https://a.example/"), Err(DiscoveryError::IssuerMismatch)));
+        assert_eq!(
+            jwks_uri(ok, "https://a.example").unwrap().as_str(),
+            "https://a.example/keys"
+        );
+        assert!(matches!(
+            jwks_uri(ok, "https://a.example/"),
+            Err(DiscoveryError::IssuerMismatch)
+        ));
         let http = br#"{"issuer":"https://a.example","jwks_uri":"http://a.example/keys"}"#;
-        assert!(matches!(jwks_uri(http, "https://a.example"), Err(DiscoveryError::BadJwksUri(_))));
+        assert!(matches!(
+            jwks_uri(http, "https://a.example"),
+            Err(DiscoveryError::BadJwksUri(_))
+        ));
         let dup = br#"{"issuer":"https://a.example","issuer":"https://b.example","jwks_uri":"https://a.example/k"}"#;
-        assert!(matches!(jwks_uri(dup, "https://a.example"), Err(DiscoveryError::NotJson)));
-        assert!(matches!(jwks_uri(b"{}", "x"), Err(DiscoveryError::IssuerMismatch)));
+        assert!(matches!(
+            jwks_uri(dup, "https://a.example"),
+            Err(DiscoveryError::NotJson)
+        ));
+        assert!(matches!(
+            jwks_uri(b"{}", "x"),
+            Err(DiscoveryError::IssuerMismatch)
+        ));
     }
 }

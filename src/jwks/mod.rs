@@ -4,6 +4,7 @@
 //! - [`fetch`]: one bounded HTTP GET (timeouts, size cap, no redirects, `ETag`);
 //! - [`remote`]: the cache of one JWKS URL (single-flight, TTL, cooldown, stale-if-error).
 
+pub(crate) mod discovery;
 pub(crate) mod fetch;
 pub(crate) mod parse;
 pub(crate) mod remote;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::sync::watch;
 
+use super::discovery;
 use super::fetch::{self, FetchLimits, Fetched};
 use super::parse::parse_jwks;
 use super::{KeySet, Lookup};
@@ -42,6 +43,7 @@ pub(crate) struct RemoteSettings {
 #[derive(Debug)]
 struct Snapshot {
     keys: KeySet,
+    fetched_at: Duration,
     expires_at: Duration,
     etag: Option<HeaderValue>,
 }
@@ -54,10 +56,24 @@ struct Control {
     inflight: Option<watch::Receiver<bool>>,
 }
 
+/// Where the key set is fetched from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// A configured JWKS URL.
+    Jwks(reqwest::Url),
+    /// OIDC discovery: the `jwks_uri` of the issuer's discovery document, resolved by the first
+    /// fetch and again after a failed one.
+    Discovery {
+        config: reqwest::Url,
+        issuer: String,
+        resolved: Mutex<Option<reqwest::Url>>,
+    },
+}
+
 /// One JWKS URL's keys.
 #[derive(Debug)]
 pub(crate) struct RemoteJwks {
-    url: reqwest::Url,
+    source: Source,
     /// The issuer name, for logs.
     label: Arc<str>,
     client: reqwest::Client,
@@ -73,11 +89,12 @@ pub(crate) struct RemoteJwks {
 pub(crate) struct KeysStatus {
     pub(crate) keys: usize,
     pub(crate) expired: bool,
+    pub(crate) age: Duration,
 }
 
 impl RemoteJwks {
     pub(crate) fn new(
-        url: reqwest::Url,
+        source: Source,
         label: Arc<str>,
         client: reqwest::Client,
         algorithms: Vec<Algorithm>,
@@ -85,7 +102,7 @@ impl RemoteJwks {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            url,
+            source,
             label,
             client,
             algorithms,
@@ -123,6 +140,7 @@ impl RemoteJwks {
                 Some(current) => {
                     let lookup = current.keys.find(kid, alg);
                     if matches!(lookup, Lookup::UnknownKid) {
+                        crate::metrics::refetch_suppressed(&self.label);
                         tracing::debug!(target: "jwt_guard::jwks", issuer = %self.label, "unknown kid; refetch suppressed by the cooldown");
                     }
                     settle(lookup)
@@ -166,6 +184,7 @@ impl RemoteJwks {
         self.usable_snapshot(now).map(|s| KeysStatus {
             keys: s.keys.len(),
             expired: now >= s.expires_at,
+            age: now.saturating_sub(s.fetched_at),
         })
     }
 
@@ -229,13 +248,55 @@ impl RemoteJwks {
         Some(rx)
     }
 
+    /// The JWKS URL: the configured one, or the discovered `jwks_uri`.
+    async fn jwks_url(&self) -> Result<reqwest::Url, String> {
+        match &self.source {
+            Source::Jwks(url) => Ok(url.clone()),
+            Source::Discovery {
+                config,
+                issuer,
+                resolved,
+            } => {
+                if let Some(url) = lock(resolved).clone() {
+                    return Ok(url);
+                }
+                let url = discovery::discover(&self.client, config, issuer, self.settings.limits)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, jwks_uri = %url, "discovered the JWKS URL");
+                *lock(resolved) = Some(url.clone());
+                Ok(url)
+            }
+        }
+    }
+
+    /// After a failed fetch, a discovered `jwks_uri` is looked up again next time.
+    fn forget_discovered(&self) {
+        if let Source::Discovery { resolved, .. } = &self.source {
+            *lock(resolved) = None;
+        }
+    }
+
     async fn run_fetch(&self) {
         let started = std::time::Instant::now();
+        let url = match self.jwks_url().await {
+            Ok(url) => url,
+            Err(why) => {
+                crate::metrics::jwks_fetch(&self.label, "failed");
+                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, reason = %why, "OIDC discovery failed; keeping the previous keys");
+                lock(&self.control).inflight = None;
+                return;
+            }
+        };
         let etag = self.snapshot().and_then(|s| s.etag.clone());
-        let result =
-            fetch::fetch(&self.client, &self.url, etag.as_ref(), self.settings.limits).await;
+        let result = fetch::fetch(&self.client, &url, etag.as_ref(), self.settings.limits).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let now = self.clock.monotonic();
+        let outcome = match &result {
+            Ok(Fetched::NotModified { .. }) => "not_modified",
+            Ok(Fetched::Body { .. }) => "ok",
+            Err(_) => "failed",
+        };
         match result {
             Ok(Fetched::Body {
                 body,
@@ -243,10 +304,11 @@ impl RemoteJwks {
                 etag,
             }) => match parse_jwks(&body, &self.algorithms, &self.label) {
                 Ok(keys) => {
+                    crate::metrics::jwks_fetch(&self.label, outcome);
                     tracing::info!(
                         target: "jwt_guard::jwks",
                         issuer = %self.label,
-                        url = %self.url,
+                        url = %url,
                         keys = keys.len(),
                         elapsed_ms,
                         "key set loaded"
@@ -254,29 +316,36 @@ impl RemoteJwks {
                     let ttl = self.ttl(max_age);
                     self.install(Some(Arc::new(Snapshot {
                         keys,
+                        fetched_at: now,
                         expires_at: now.saturating_add(ttl),
                         etag,
                     })));
                 }
                 Err(why) => {
-                    tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, reason = %why, "key set refused; keeping the previous one");
+                    crate::metrics::jwks_fetch(&self.label, "failed");
+                    self.forget_discovered();
+                    tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "key set refused; keeping the previous one");
                 }
             },
             Ok(Fetched::NotModified { max_age }) => {
+                crate::metrics::jwks_fetch(&self.label, outcome);
                 if let Some(old) = self.snapshot() {
                     let ttl = self.ttl(max_age);
                     // Same keys (same `Arc`s: cached tokens stay valid), new expiry.
                     let keys = KeySet::new(old.keys.keys.clone());
                     self.install(Some(Arc::new(Snapshot {
                         keys,
+                        fetched_at: now,
                         expires_at: now.saturating_add(ttl),
                         etag: old.etag.clone(),
                     })));
                 }
-                tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, "key set not modified");
+                tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, "key set not modified");
             }
             Err(why) => {
-                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %self.url, elapsed_ms, reason = %why, "key set fetch failed; keeping the previous one");
+                crate::metrics::jwks_fetch(&self.label, outcome);
+                self.forget_discovered();
+                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "key set fetch failed; keeping the previous one");
             }
         }
         lock(&self.control).inflight = None;
