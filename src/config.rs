@@ -54,6 +54,7 @@ struct IssuerFile {
     public_key_pem: Option<String>,
     secret: Option<String>,
     secret_env: Option<String>,
+    oidc_issuer: Option<String>,
     algorithms: Option<Vec<String>>,
     issuer: Option<String>,
     audiences: Option<Vec<String>>,
@@ -175,6 +176,7 @@ impl IssuerFile {
             ("public_key_pem", self.public_key_pem.is_some()),
             ("secret", self.secret.is_some()),
             ("secret_env", self.secret_env.is_some()),
+            ("oidc_issuer", self.oidc_issuer.is_some()),
         ];
         let mut present = sources.iter().filter(|(_, set)| *set).map(|(key, _)| *key);
         let (first, second) = (present.next(), present.next());
@@ -182,7 +184,7 @@ impl IssuerFile {
             return Err(ConfigError::invalid(
                 second,
                 format!(
-                    "`{first}` is set as well: exactly one of jwks_url, public_key_pem, secret and secret_env may be set"
+                    "`{first}` is set as well: exactly one of jwks_url, public_key_pem, secret, secret_env and oidc_issuer may be set"
                 ),
             ));
         }
@@ -194,10 +196,22 @@ impl IssuerFile {
             Issuer::secret(secret.as_bytes())
         } else if let Some(var) = self.secret_env {
             Issuer::secret_env(var)
+        } else if let Some(iss) = &self.oidc_issuer {
+            if self
+                .issuer
+                .as_ref()
+                .is_some_and(|configured| configured != iss)
+            {
+                return Err(ConfigError::invalid(
+                    "issuer",
+                    "differs from oidc_issuer, which sets the required `iss` itself",
+                ));
+            }
+            Issuer::oidc(iss)?
         } else {
             return Err(ConfigError::invalid(
                 "",
-                "needs a key source: one of jwks_url, public_key_pem, secret and secret_env",
+                "needs a key source: one of jwks_url, public_key_pem, secret, secret_env and oidc_issuer",
             ));
         };
         if let Some(name) = self.name {

@@ -535,3 +535,23 @@ fn io_and_syntax_errors() {
     let err = parse_err("[[issuers]\n");
     assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
 }
+
+#[test]
+fn oidc_issuer_is_a_key_source_and_sets_the_issuer() {
+    let ok = Config::from_toml("[[issuers]]\noidc_issuer = \"https://login.example\"\n");
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let same = Config::from_toml(
+        "[[issuers]]\noidc_issuer = \"https://login.example\"\nissuer = \"https://login.example\"\n",
+    );
+    assert!(same.is_ok());
+    let differs = parse_err(
+        "[[issuers]]\noidc_issuer = \"https://login.example\"\nissuer = \"https://other.example\"\n",
+    );
+    assert_eq!(differs.key(), Some("issuers[0].issuer"), "{differs}");
+    let http = parse_err("[[issuers]]\noidc_issuer = \"http://login.example\"\n");
+    assert_eq!(http.key(), Some("issuers[0].oidc_issuer"), "{http}");
+    let two = parse_err(&format!(
+        "[[issuers]]\noidc_issuer = \"https://login.example\"\nsecret = \"{SECRET}\"\n"
+    ));
+    assert_eq!(two.key(), Some("issuers[0].oidc_issuer"), "{two}");
+}
