@@ -100,12 +100,8 @@ where
             return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
         }
 
-        // ③ The token, from the configured sources.
-        let (parts, body) = req.into_parts();
-        let mut parts = parts;
-        let extracted = token::extract(&mut parts.headers, &parts.uri, &shared.sources);
-        let mut req = Request::from_parts(parts, body);
-        let found = match extracted {
+        // ③ The token, from the configured sources (borrowed from the headers where it can be).
+        let found = match token::extract(req.headers(), req.uri(), &shared.sources) {
             Ok(found) => found,
             Err(reason) => {
                 return ResponseFuture::reject(grpc, shared, mode, origin, Rejection::new(reason));
@@ -126,25 +122,36 @@ where
                 Rejection::new(Reason::MissingToken),
             );
         };
-        if let Some(uri) = found.stripped_uri {
+
+        // ④ Verification: a cached token is settled here, without a copy or a future of its own.
+        let token::Found {
+            token,
+            stripped_uri,
+        } = found;
+        let token = match shared.engine.verify_cached(&token, origin.as_str()) {
+            None => token.into_owned(),
+            Some(outcome) => {
+                if let Some(uri) = stripped_uri {
+                    *req.uri_mut() = uri;
+                }
+                token::mark_sensitive(req.headers_mut());
+                return match outcome {
+                    Ok(verified) => {
+                        req.extensions_mut().insert(verified);
+                        ResponseFuture::inner(self.inner.call(req), shared, mode, origin)
+                    }
+                    Err(rejection) => ResponseFuture::reject(grpc, shared, mode, origin, rejection),
+                };
+            }
+        };
+        if let Some(uri) = stripped_uri {
             *req.uri_mut() = uri;
         }
-
-        // ④ Verification: a cached token is settled here, without a future of its own.
-        match shared.engine.verify_cached(&found.token, origin.as_str()) {
-            Some(Ok(verified)) => {
-                req.extensions_mut().insert(verified);
-                return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
-            }
-            Some(Err(rejection)) => {
-                return ResponseFuture::reject(grpc, shared, mode, origin, rejection);
-            }
-            None => {}
-        }
+        token::mark_sensitive(req.headers_mut());
         // Take the service that was driven to readiness; leave a clone in its place
         // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verify(grpc, shared, mode, origin, found.token, req, inner)
+        ResponseFuture::verify(grpc, shared, mode, origin, token, req, inner)
     }
 }

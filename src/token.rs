@@ -4,6 +4,7 @@
 //! Bounded before anything is decoded: a token over [`MAX_TOKEN_LEN`] bytes is refused
 //! without being parsed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -78,26 +79,27 @@ impl FromStr for TokenSource {
 
 /// A token found in a request.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Found {
-    pub(crate) token: String,
+pub(crate) struct Found<'h> {
+    /// Borrowed from the headers where it can be: a cached token is then settled without a copy.
+    pub(crate) token: Cow<'h, str>,
     /// When the token came from the query: the URI without it.
     pub(crate) stripped_uri: Option<Uri>,
 }
 
 /// Takes the token from the first source that carries one. `Ok(None)`: no token anywhere.
-pub(crate) fn extract(
-    headers: &mut HeaderMap,
+pub(crate) fn extract<'h>(
+    headers: &'h HeaderMap,
     uri: &Uri,
     sources: &[TokenSource],
-) -> Result<Option<Found>, Reason> {
+) -> Result<Option<Found<'h>>, Reason> {
     for source in sources {
         let found = match source {
             TokenSource::Header => bearer(headers)?.map(|token| Found {
-                token,
+                token: Cow::Borrowed(token),
                 stripped_uri: None,
             }),
             TokenSource::Cookie(name) => cookie(headers, name)?.map(|token| Found {
-                token,
+                token: Cow::Borrowed(token),
                 stripped_uri: None,
             }),
             TokenSource::Query(name) => query(uri, name)?,
@@ -113,7 +115,7 @@ pub(crate) fn extract(
 }
 
 /// `Authorization: Bearer <b64token>`, exactly one header, scheme case-insensitive.
-fn bearer(headers: &mut HeaderMap) -> Result<Option<String>, Reason> {
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Reason> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -141,11 +143,17 @@ fn bearer(headers: &mut HeaderMap) -> Result<Option<String>, Reason> {
     if !is_b64token(credential) {
         return Err(Reason::MalformedCredential);
     }
-    let token = String::from_utf8(credential.to_vec()).map_err(|_| Reason::MalformedCredential)?;
+    // A b64token is ASCII: this cannot fail, and fails closed if it did.
+    let token = std::str::from_utf8(credential).map_err(|_| Reason::MalformedCredential)?;
+    Ok(Some(token))
+}
+
+/// Marks the `Authorization` value sensitive, so that HTTP/2 never indexes it (HPACK) and
+/// `Debug` of the headers does not print it.
+pub(crate) fn mark_sensitive(headers: &mut HeaderMap) {
     if let Some(value) = headers.get_mut(AUTHORIZATION) {
         value.set_sensitive(true);
     }
-    Ok(Some(token))
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -159,7 +167,7 @@ fn is_b64token(bytes: &[u8]) -> bool {
 }
 
 /// The cookie `name`, from every `Cookie` header. Two of that name, or an empty one: 400.
-fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reason> {
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Reason> {
     let mut found: Option<&str> = None;
     for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
@@ -183,13 +191,13 @@ fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reason> {
     }
     match found {
         Some("") => Err(Reason::MalformedCookie),
-        Some(value) => Ok(Some(value.to_owned())),
+        Some(value) => Ok(Some(value)),
         None => Ok(None),
     }
 }
 
 /// The query parameter `name`; the URI is rebuilt without it.
-fn query(uri: &Uri, name: &str) -> Result<Option<Found>, Reason> {
+fn query(uri: &Uri, name: &str) -> Result<Option<Found<'static>>, Reason> {
     let Some(query) = uri.query() else {
         return Ok(None);
     };
@@ -225,7 +233,7 @@ fn query(uri: &Uri, name: &str) -> Result<Option<Found>, Reason> {
     parts.path_and_query = Some(path_and_query.parse().map_err(|_| Reason::MalformedQuery)?);
     let stripped = Uri::from_parts(parts).map_err(|_| Reason::MalformedQuery)?;
     Ok(Some(Found {
-        token,
+        token: Cow::Owned(token),
         stripped_uri: Some(stripped),
     }))
 }
@@ -272,9 +280,9 @@ mod tests {
     }
 
     fn from_header(value: &str) -> Result<Option<String>, Reason> {
-        let mut map = headers(&[("authorization", value)]);
-        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header])
-            .map(|f| f.map(|f| f.token))
+        let map = headers(&[("authorization", value)]);
+        extract(&map, &Uri::from_static("/"), &[TokenSource::Header])
+            .map(|f| f.map(|f| f.token.into_owned()))
     }
 
     #[test]
@@ -315,9 +323,9 @@ mod tests {
                 "{value:?}"
             );
         }
-        let mut map = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        let map = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
         assert_eq!(
-            extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]),
+            extract(&map, &Uri::from_static("/"), &[TokenSource::Header]),
             Err(Reason::DuplicateAuthorization)
         );
     }
@@ -338,64 +346,60 @@ mod tests {
     #[test]
     fn the_header_value_is_marked_sensitive() {
         let mut map = headers(&[("authorization", "Bearer abc")]);
-        extract(&mut map, &Uri::from_static("/"), &[TokenSource::Header]).unwrap();
+        assert!(!map.get(AUTHORIZATION).unwrap().is_sensitive());
+        mark_sensitive(&mut map);
         assert!(map.get(AUTHORIZATION).unwrap().is_sensitive());
     }
 
     #[test]
     fn cookies() {
         let src = [TokenSource::Cookie("jwt".into())];
-        let mut map = headers(&[("cookie", "a=1; jwt=tok.en.x; b=2")]);
-        let found = extract(&mut map, &Uri::from_static("/"), &src)
+        let map = headers(&[("cookie", "a=1; jwt=tok.en.x; b=2")]);
+        let found = extract(&map, &Uri::from_static("/"), &src)
             .unwrap()
             .unwrap();
         assert_eq!(found.token, "tok.en.x");
-        let mut map = headers(&[("cookie", "jwt=a"), ("cookie", "jwt=b")]);
+        let map = headers(&[("cookie", "jwt=a"), ("cookie", "jwt=b")]);
         assert_eq!(
-            extract(&mut map, &Uri::from_static("/"), &src),
+            extract(&map, &Uri::from_static("/"), &src),
             Err(Reason::MalformedCookie)
         );
-        let mut map = headers(&[("cookie", "jwt=")]);
+        let map = headers(&[("cookie", "jwt=")]);
         assert_eq!(
-            extract(&mut map, &Uri::from_static("/"), &src),
+            extract(&map, &Uri::from_static("/"), &src),
             Err(Reason::MalformedCookie)
         );
-        let mut map = headers(&[("cookie", "jwtx=a")]);
-        assert_eq!(extract(&mut map, &Uri::from_static("/"), &src), Ok(None));
+        let map = headers(&[("cookie", "jwtx=a")]);
+        assert_eq!(extract(&map, &Uri::from_static("/"), &src), Ok(None));
     }
 
     #[test]
     fn query_parameter_is_taken_and_removed() {
+        let empty = HeaderMap::new();
         let src = [TokenSource::Query("tenant".into())];
         let uri: Uri = "/x?a=1&tenant=abc.def.ghi&b=2".parse().unwrap();
-        let found = extract(&mut HeaderMap::new(), &uri, &src).unwrap().unwrap();
+        let found = extract(&empty, &uri, &src).unwrap().unwrap();
         assert_eq!(found.token, "abc.def.ghi");
         assert_eq!(found.stripped_uri.unwrap(), "/x?a=1&b=2");
         let uri: Uri = "http://h/x?tenant=abc".parse().unwrap();
-        let found = extract(&mut HeaderMap::new(), &uri, &src).unwrap().unwrap();
+        let found = extract(&empty, &uri, &src).unwrap().unwrap();
         assert_eq!(found.stripped_uri.unwrap(), "http://h/x");
         let uri: Uri = "/x?tenant=a&tenant=b".parse().unwrap();
-        assert_eq!(
-            extract(&mut HeaderMap::new(), &uri, &src),
-            Err(Reason::MalformedQuery)
-        );
+        assert_eq!(extract(&empty, &uri, &src), Err(Reason::MalformedQuery));
         let uri: Uri = "/x?tenant=".parse().unwrap();
-        assert_eq!(
-            extract(&mut HeaderMap::new(), &uri, &src),
-            Err(Reason::MalformedQuery)
-        );
+        assert_eq!(extract(&empty, &uri, &src), Err(Reason::MalformedQuery));
         let uri: Uri = "/x?other=1".parse().unwrap();
-        assert_eq!(extract(&mut HeaderMap::new(), &uri, &src), Ok(None));
+        assert_eq!(extract(&empty, &uri, &src), Ok(None));
     }
 
     #[test]
     fn sources_are_tried_in_order() {
         let src = [TokenSource::Query("jwt".into()), TokenSource::Header];
-        let mut map = headers(&[("authorization", "Bearer from.header.x")]);
+        let map = headers(&[("authorization", "Bearer from.header.x")]);
         let uri: Uri = "/?jwt=from.query.x".parse().unwrap();
-        let found = extract(&mut map, &uri, &src).unwrap().unwrap();
+        let found = extract(&map, &uri, &src).unwrap().unwrap();
         assert_eq!(found.token, "from.query.x");
-        let found = extract(&mut map, &Uri::from_static("/"), &src)
+        let found = extract(&map, &Uri::from_static("/"), &src)
             .unwrap()
             .unwrap();
         assert_eq!(found.token, "from.header.x");

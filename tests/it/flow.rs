@@ -67,3 +67,25 @@ async fn a_valid_token_reaches_the_handler_with_its_identity() {
             .contains("invalid_token")
     );
 }
+
+#[tokio::test]
+async fn the_authorization_header_reaches_the_handler_marked_sensitive() {
+    use axum::routing::get;
+    let issuer = TestIssuer::start().await;
+    let guard = JwtGuard::builder().issuer(issuer.issuer()).build().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                req.headers()["authorization"].is_sensitive().to_string()
+            }),
+        )
+        .layer(guard.layer());
+    let token = issuer.token().sign();
+    // First a full verification, then a hit of the verified-token cache.
+    for _ in 0..2 {
+        let (res, body) = send(&app, get_with("/", &token)).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(body, "true");
+    }
+}
