@@ -240,6 +240,44 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, e.g. to pre-register metric labels.
+    pub const ALL: &'static [Self] = &[
+        Self::MissingToken,
+        Self::DuplicateAuthorization,
+        Self::MalformedCredential,
+        Self::MalformedCookie,
+        Self::MalformedQuery,
+        Self::DuplicateOrigin,
+        Self::TokenTooLarge,
+        Self::MalformedToken,
+        Self::BadHeader,
+        Self::AlgorithmNotAllowed,
+        Self::BadPayload,
+        Self::UnknownIssuer,
+        Self::UnknownKid,
+        Self::AmbiguousKey,
+        Self::NoMatchingKey,
+        Self::BadSignature,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::IssuedInFuture,
+        Self::LifetimeTooLong,
+        Self::TooOld,
+        Self::BadDate,
+        Self::BadIssuer,
+        Self::BadAudience,
+        Self::MissingClaim,
+        Self::BadTenant,
+        Self::TenantNotAllowed,
+        Self::Replayed,
+        Self::ReplayStoreFull,
+        Self::OriginNotAllowed,
+        Self::OriginNotBound,
+        Self::PreflightRefused,
+        Self::KeysUnavailable,
+        Self::ClaimsShape,
+    ];
+
     /// The class of the rejection, which fixes its status code.
     #[must_use]
     pub fn kind(self) -> RejectionKind {
@@ -423,6 +461,55 @@ mod tests {
             err.to_string(),
             "invalid `issuers[0].secret`: must be at least 32 bytes"
         );
+    }
+
+    #[test]
+    fn all_lists_every_reason_once_with_a_unique_code() {
+        // Adding a variant breaks this exhaustive match until it is listed here and in ALL.
+        fn position(reason: Reason) -> usize {
+            match reason {
+                Reason::MissingToken => 0,
+                Reason::DuplicateAuthorization => 1,
+                Reason::MalformedCredential => 2,
+                Reason::MalformedCookie => 3,
+                Reason::MalformedQuery => 4,
+                Reason::DuplicateOrigin => 5,
+                Reason::TokenTooLarge => 6,
+                Reason::MalformedToken => 7,
+                Reason::BadHeader => 8,
+                Reason::AlgorithmNotAllowed => 9,
+                Reason::BadPayload => 10,
+                Reason::UnknownIssuer => 11,
+                Reason::UnknownKid => 12,
+                Reason::AmbiguousKey => 13,
+                Reason::NoMatchingKey => 14,
+                Reason::BadSignature => 15,
+                Reason::Expired => 16,
+                Reason::NotYetValid => 17,
+                Reason::IssuedInFuture => 18,
+                Reason::LifetimeTooLong => 19,
+                Reason::TooOld => 20,
+                Reason::BadDate => 21,
+                Reason::BadIssuer => 22,
+                Reason::BadAudience => 23,
+                Reason::MissingClaim => 24,
+                Reason::BadTenant => 25,
+                Reason::TenantNotAllowed => 26,
+                Reason::Replayed => 27,
+                Reason::ReplayStoreFull => 28,
+                Reason::OriginNotAllowed => 29,
+                Reason::OriginNotBound => 30,
+                Reason::PreflightRefused => 31,
+                Reason::KeysUnavailable => 32,
+                Reason::ClaimsShape => 33,
+            }
+        }
+        assert_eq!(Reason::ALL.len(), 34);
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            assert_eq!(position(*reason), i);
+        }
+        let codes: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len());
     }
 
     #[test]

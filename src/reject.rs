@@ -231,43 +231,7 @@ mod tests {
 
     #[test]
     fn every_reason_has_a_json_body_with_its_code() {
-        use Reason::*;
-        for reason in [
-            MissingToken,
-            DuplicateAuthorization,
-            MalformedCredential,
-            MalformedCookie,
-            MalformedQuery,
-            DuplicateOrigin,
-            TokenTooLarge,
-            MalformedToken,
-            BadHeader,
-            AlgorithmNotAllowed,
-            BadPayload,
-            UnknownIssuer,
-            UnknownKid,
-            AmbiguousKey,
-            NoMatchingKey,
-            BadSignature,
-            Expired,
-            NotYetValid,
-            IssuedInFuture,
-            LifetimeTooLong,
-            TooOld,
-            BadDate,
-            BadIssuer,
-            BadAudience,
-            MissingClaim,
-            BadTenant,
-            TenantNotAllowed,
-            Replayed,
-            ReplayStoreFull,
-            OriginNotAllowed,
-            OriginNotBound,
-            PreflightRefused,
-            KeysUnavailable,
-            ClaimsShape,
-        ] {
+        for &reason in Reason::ALL {
             let r = render(reason);
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(body["error"], reason.kind().code(), "{reason:?}");
