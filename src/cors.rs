@@ -406,6 +406,11 @@ impl CorsPolicy {
         let Some(url::Host::Domain(host)) = url.host() else {
             return false;
         };
+        // The URL parser keeps empty labels (`a..b.example`, `.a.b.example`): no such host
+        // exists, and a label boundary must be a real one.
+        if host.split('.').any(str::is_empty) {
+            return false;
+        }
         self.patterns.iter().any(|p| {
             p.scheme == url.scheme()
                 && p.port == url.port()

@@ -427,7 +427,14 @@ mod tests {
     fn rsa_exponents_must_be_odd_and_not_tiny() {
         assert!(exponent_is_sound(&[1, 0, 1]));
         assert!(exponent_is_sound(&[0xff, 0xff, 0xff, 0xff]));
-        for bad in [&[][..], &[1], &[3], &[1, 0, 0], &[1, 0, 0, 0, 1], &[0, 255, 255]] {
+        for bad in [
+            &[][..],
+            &[1],
+            &[3],
+            &[1, 0, 0],
+            &[1, 0, 0, 0, 1],
+            &[0, 255, 255],
+        ] {
             assert!(!exponent_is_sound(bad), "{bad:?}");
         }
     }

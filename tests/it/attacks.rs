@@ -702,7 +702,7 @@ async fn r15_numeric_edge_cases_in_dates() {
     let v = Victim::start().await;
     let now = now();
     let cases: Vec<(String, Reason)> = vec![
-        (format!(r#""exp":"9999999999""#), Reason::BadDate),
+        (r#""exp":"9999999999""#.into(), Reason::BadDate),
         (r#""exp":"never""#.into(), Reason::BadDate),
         (r#""exp":null"#.into(), Reason::BadDate),
         (r#""exp":true"#.into(), Reason::BadDate),
@@ -1696,6 +1696,9 @@ async fn cors_origin_matching_bypasses() {
         b"https://a.marketplacexexample",
         b"https://a.marketplace.example%2eattacker.io",
         b"https://.marketplace.example",
+        b"https://a..marketplace.example",
+        b"https://.a.marketplace.example",
+        b"https://a.b..marketplace.example",
         b"https://a.marketplace.example.",
         b"https://A.marketplace.example",
         b"https://a.marketplace.exampl\xd0\xb5",
