@@ -1673,7 +1673,9 @@ async fn cors_origin_matching_bypasses() {
         assert_eq!(out.headers["access-control-allow-origin"], good);
         assert_eq!(out.headers["access-control-allow-credentials"], "true");
     }
+    let huge = format!("https://{}.marketplace.example", "a.".repeat(5_000));
     let hostile: Vec<&[u8]> = vec![
+        huge.as_bytes(),
         b"null",
         b"https://evil.example",
         b"https://app.example.attacker.io",
@@ -1699,6 +1701,13 @@ async fn cors_origin_matching_bypasses() {
         b"https://a..marketplace.example",
         b"https://.a.marketplace.example",
         b"https://a.b..marketplace.example",
+        // Found by the `origin` fuzz target: characters the URL parser keeps in a host.
+        b"https://'.a.marketplace.example",
+        b"https://'.y.b.example:8443",
+        b"https://a$.marketplace.example",
+        b"https://*.marketplace.example",
+        b"https://a_b.marketplace.example",
+        b"https://a!.marketplace.example",
         b"https://a.marketplace.example.",
         b"https://A.marketplace.example",
         b"https://a.marketplace.exampl\xd0\xb5",
