@@ -17,7 +17,7 @@ use crate::token::{self, TokenSource};
 /// What the bearer/cookie/query extraction found: the token and the URI the inner service
 /// would see, or the stable code of the refusal.
 pub fn extract_token(
-    headers: &mut HeaderMap,
+    headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Option<(String, Option<Uri>)>, &'static str> {
     let sources = [
@@ -26,7 +26,7 @@ pub fn extract_token(
         TokenSource::Query("access_token".to_owned()),
     ];
     token::extract(headers, uri, &sources)
-        .map(|found| found.map(|f| (f.token, f.stripped_uri)))
+        .map(|found| found.map(|f| (f.token.into_owned(), f.stripped_uri)))
         .map_err(|reason| reason.code())
 }
 

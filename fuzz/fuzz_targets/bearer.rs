@@ -27,13 +27,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let first = extract_token(&mut headers.clone(), &uri);
-    // Extraction only marks the header sensitive: doing it again gives the same answer.
-    let mut again = headers.clone();
-    let _ = extract_token(&mut again, &uri);
+    let first = extract_token(&headers, &uri);
+    // Extraction only reads the request: doing it again gives the same answer.
     assert_eq!(
         format!("{first:?}"),
-        format!("{:?}", extract_token(&mut again, &uri))
+        format!("{:?}", extract_token(&headers, &uri))
     );
 
     if let Ok(Some((token, stripped))) = first {
