@@ -406,6 +406,17 @@ impl CorsPolicy {
         let Some(url::Host::Domain(host)) = url.host() else {
             return false;
         };
+        // The URL parser keeps empty labels (`a..b.example`) and characters no host name has
+        // (`'`, `$`, `*`, `_`…): only letter-digit-hyphen labels are matched, so a label
+        // boundary is a real one and the subdomain is one DNS can name.
+        if !host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }) {
+            return false;
+        }
         self.patterns.iter().any(|p| {
             p.scheme == url.scheme()
                 && p.port == url.port()

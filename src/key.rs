@@ -115,8 +115,13 @@ impl VerifyingKey {
         if bits > MAX_RSA_BITS {
             return Err(key_error(format!("RSA key of {bits} bits is too large")));
         }
-        if e.is_empty() {
-            return Err(key_error("RSA exponent is empty"));
+        if n.last().is_none_or(|b| b & 1 == 0) {
+            return Err(key_error("RSA modulus is even"));
+        }
+        if !exponent_is_sound(e) {
+            return Err(key_error(
+                "RSA exponent must be odd, at least 65537 and at most 2^32 - 1",
+            ));
         }
         let components = sig::RsaPublicKeyComponents { n, e };
         let algs = candidate_algorithms(Family::Rsa, declared_alg, allowed)?;
@@ -352,6 +357,17 @@ fn ec_params(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
     }
 }
 
+/// An RSA public exponent (leading zeros stripped) that is odd and in `[65537, 2^32 - 1]`
+/// (RFC 7518 §6.3.1.2 only asks for a positive integer; tiny or even exponents are how broken
+/// or hostile key sets look).
+fn exponent_is_sound(e: &[u8]) -> bool {
+    if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) {
+        return false;
+    }
+    let value = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    value >= 65_537
+}
+
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
@@ -405,6 +421,22 @@ mod tests {
         n[0] = 0x7f;
         assert_eq!(bit_len(&n), 2047);
         assert_eq!(strip_leading_zeros(&[0, 0, 5]), &[5]);
+    }
+
+    #[test]
+    fn rsa_exponents_must_be_odd_and_not_tiny() {
+        assert!(exponent_is_sound(&[1, 0, 1]));
+        assert!(exponent_is_sound(&[0xff, 0xff, 0xff, 0xff]));
+        for bad in [
+            &[][..],
+            &[1],
+            &[3],
+            &[1, 0, 0],
+            &[1, 0, 0, 0, 1],
+            &[0, 255, 255],
+        ] {
+            assert!(!exponent_is_sound(bad), "{bad:?}");
+        }
     }
 
     #[test]

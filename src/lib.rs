@@ -63,3 +63,9 @@ pub mod presets;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+/// Entry points for the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
