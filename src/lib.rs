@@ -64,6 +64,9 @@ pub mod presets;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+#[doc = include_str!("threat_model.md")]
+pub mod threat_model {}
+
 /// Entry points for the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing`.
 #[cfg(fuzzing)]
 #[doc(hidden)]
