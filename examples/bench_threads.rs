@@ -129,6 +129,8 @@ fn main() {
     );
     let nocache = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Off));
     let cached = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Default));
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before: {}", load().trim_end());
     println!(
         "{:<34} {:>12} {:>12} {:>7}",
         "workload (RS256)", "1 thread/s", "2 threads/s", "ratio"
@@ -152,5 +154,6 @@ fn main() {
         let two = rate(work, 2, seconds, guard, &floor, pools);
         println!("{name:<34} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
     }
+    println!("load average after: {}", load().trim_end());
     drop(issuer);
 }
