@@ -1,0 +1,159 @@
+//! Issue 5: does the layer scale with threads (no global lock)? In-process, without HTTP or a
+//! load generator competing for the cores.
+//!
+//! For 1 and then 2 threads, each thread runs its own current-thread tokio runtime and its own
+//! clone of one `guard.layer()` service for `--seconds` (default 5) and counts answered
+//! requests; the aggregate rate of 2 threads over 1 is the ratio. Three workloads:
+//!
+//! - `decode`: `jsonwebtoken::decode`, distinct RS256 tokens (the machine's own ceiling);
+//! - `layer distinct`: the layer with the token cache off, distinct RS256 tokens;
+//! - `layer repeated`: the layer with the default cache, one token per thread (hits).
+//!
+//! ```text
+//! bench_threads [--seconds N] [--tokens N]
+//! ```
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+#[path = "../benches/rig/mod.rs"]
+mod rig;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, StatusCode};
+use jwt_guard::JwtGuard;
+use jwt_guard::testing::TestIssuer;
+use rig::TokenCache;
+
+#[derive(Clone, Copy)]
+enum Work {
+    Decode,
+    Layer,
+}
+
+/// Aggregate requests per second of `threads` threads, thread `t` using `pools[t]` in turn.
+fn rate(
+    work: Work,
+    threads: usize,
+    seconds: u64,
+    guard: &JwtGuard,
+    floor: &(jsonwebtoken::DecodingKey, jsonwebtoken::Validation),
+    pools: &[(Vec<String>, Vec<HeaderValue>)],
+) -> f64 {
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = pools
+            .iter()
+            .take(threads)
+            .map(|(tokens, values)| {
+                let stop = &stop;
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    let mut svc = rig::guarded(guard);
+                    let mut done = 0u64;
+                    rt.block_on(async {
+                        while !stop.load(Ordering::Relaxed) {
+                            let i = done as usize % values.len();
+                            match work {
+                                Work::Decode => {
+                                    rig::decode(&tokens[i], &floor.0, &floor.1).expect("valid");
+                                }
+                                Work::Layer => {
+                                    let status =
+                                        rig::call(&mut svc, rig::request(&values[i])).await;
+                                    assert_eq!(status, StatusCode::OK);
+                                }
+                            }
+                            done += 1;
+                        }
+                    });
+                    done
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(seconds));
+        stop.store(true, Ordering::Relaxed);
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mut seconds = 5u64;
+    let mut tokens = 3_000usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match flag.as_str() {
+            "--seconds" => seconds = value.parse().expect("--seconds: a number"),
+            "--tokens" => tokens = value.parse().expect("--tokens: a number"),
+            _ => {
+                eprintln!("usage: bench_threads [--seconds N] [--tokens N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let issuer = rt.block_on(TestIssuer::start());
+    let rsa = rig::key(&issuer, "rsa-1");
+    let pools: Vec<_> = (0..2u64)
+        .map(|t| {
+            let minted = rig::mint(&rsa, t * 1_000_000, tokens);
+            let values = rig::bearer(&minted);
+            (minted, values)
+        })
+        .collect();
+    let repeated: Vec<_> = (0..2u64)
+        .map(|t| {
+            let minted = vec![rig::token(&rsa, 2_000_000 + t)];
+            let values = rig::bearer(&minted);
+            (minted, values)
+        })
+        .collect();
+    let floor = (
+        rig::decoding_key(&issuer, "rsa-1"),
+        rig::validation(jsonwebtoken::Algorithm::RS256),
+    );
+    let nocache = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Off));
+    let cached = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Default));
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before: {}", load().trim_end());
+    println!(
+        "{:<34} {:>12} {:>12} {:>7}",
+        "workload (RS256)", "1 thread/s", "2 threads/s", "ratio"
+    );
+    for (name, work, guard, pools) in [
+        (
+            "decode (jsonwebtoken), distinct",
+            Work::Decode,
+            &nocache,
+            &pools,
+        ),
+        ("layer, distinct, cache off", Work::Layer, &nocache, &pools),
+        (
+            "layer, repeated token (hits)",
+            Work::Layer,
+            &cached,
+            &repeated,
+        ),
+    ] {
+        let one = rate(work, 1, seconds, guard, &floor, pools);
+        let two = rate(work, 2, seconds, guard, &floor, pools);
+        println!("{name:<34} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
+    }
+    println!("load average after: {}", load().trim_end());
+    drop(issuer);
+}
