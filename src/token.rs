@@ -161,10 +161,15 @@ fn is_b64token(bytes: &[u8]) -> bool {
     let body_end = bytes.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let (body, _padding) = bytes.split_at(body_end);
     // One table look-up per byte: this runs on every request, cached token or not.
-    !body.is_empty() && body.iter().all(|b| B64TOKEN[usize::from(*b)])
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| B64TOKEN.get(usize::from(*b)).copied().unwrap_or(false))
 }
 
 /// The b64token alphabet, as a table indexed by byte.
+// `b < 256` by the loop condition: the index cannot be out of bounds.
+#[allow(clippy::indexing_slicing)]
 const B64TOKEN: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
