@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response};
 
-use crate::error::{ConfigError, Rejection, RejectionKind};
+use crate::error::{ConfigError, Reason, Rejection, RejectionKind};
 
 /// A body for rejection responses, made by the caller's renderer
 /// ([`JwtGuardBuilder::render_rejections`](crate::JwtGuardBuilder::render_rejections)).
@@ -40,7 +40,17 @@ pub(crate) struct Challenges {
     missing: HeaderValue,
     invalid_request: HeaderValue,
     insufficient_scope: HeaderValue,
+    /// Per reason, in the order of [`Reason::ALL`]: the `invalid_token` challenge (for the
+    /// reasons of that kind) and the JSON body, prepared once so that a flood of bad tokens
+    /// formats nothing.
+    prepared: Vec<Prepared>,
     renderer: Option<Renderer>,
+}
+
+#[derive(Clone)]
+struct Prepared {
+    challenge: Option<HeaderValue>,
+    body: Bytes,
 }
 
 impl fmt::Debug for Challenges {
@@ -77,8 +87,34 @@ impl Challenges {
             insufficient_scope: value(format!(
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
             ))?,
+            prepared: Reason::ALL
+                .iter()
+                .map(|reason| {
+                    let kind = reason.kind();
+                    let challenge = (kind == RejectionKind::InvalidToken)
+                        .then(|| {
+                            value(format!(
+                                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+                                reason.description()
+                            ))
+                        })
+                        .transpose()?;
+                    // Both strings are fixed text of this crate: nothing to escape.
+                    let body = Bytes::from(format!(
+                        "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
+                        kind.code(),
+                        reason.description()
+                    ));
+                    Ok(Prepared { challenge, body })
+                })
+                .collect::<Result<_, ConfigError>>()?,
             renderer: None,
         })
+    }
+
+    fn prepared(&self, reason: Reason) -> Option<&Prepared> {
+        let index = Reason::ALL.iter().position(|r| *r == reason)?;
+        self.prepared.get(index)
     }
 
     pub(crate) fn with_renderer(mut self, renderer: Option<Renderer>) -> Self {
@@ -91,12 +127,9 @@ impl Challenges {
             RejectionKind::MissingToken => Some(self.missing.clone()),
             RejectionKind::InvalidRequest => Some(self.invalid_request.clone()),
             RejectionKind::InsufficientScope => Some(self.insufficient_scope.clone()),
-            RejectionKind::InvalidToken => HeaderValue::from_str(&format!(
-                "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{}\"",
-                self.realm,
-                rejection.reason().description()
-            ))
-            .ok(),
+            RejectionKind::InvalidToken => self
+                .prepared(rejection.reason())
+                .and_then(|p| p.challenge.clone()),
             _ => None,
         }
     }
@@ -148,11 +181,9 @@ impl Challenges {
             // Both strings are fixed text of this crate: nothing to escape.
             None => (
                 HeaderValue::from_static("application/json"),
-                Bytes::from(format!(
-                    "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
-                    kind.code(),
-                    rejection.reason().description()
-                )),
+                self.prepared(rejection.reason())
+                    .map(|p| p.body.clone())
+                    .unwrap_or_default(),
             ),
         };
         let mut response = Response::new(body);
