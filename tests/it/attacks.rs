@@ -9,8 +9,11 @@
 //!   `claims`.
 //! - 24 (token in the query): the query is read only when configured; covered below.
 //! - 33–34 (huge, slow or invalid JWKS; refresh storms) are hard limits: see `limits`.
-//! - 36 (OIDC discovery returning a foreign `jwks_uri`): the crate has no discovery; the JWKS
-//!   URL is configuration only. Redirects are covered below.
+//! - 36 (OIDC discovery returning a foreign `jwks_uri`): with `Issuer::oidc`, the discovery
+//!   document's `issuer` must equal the configured one and its `jwks_uri` must be https (or
+//!   loopback http), both tested in `discovery`; a `jwks_uri` on another host is accepted on
+//!   purpose, because real providers serve keys from another host (Google: accounts.google.com
+//!   → www.googleapis.com). Redirects are never followed: covered below.
 
 pub(crate) mod kit;
 
