@@ -471,7 +471,7 @@ impl JwtGuard {
             return Err(crate::error::Reason::TokenTooLarge.into());
         }
         let engine = &self.shared.engine;
-        match engine.verify_cached(token, None) {
+        match engine.verify_cached(token.as_bytes(), None) {
             Some(result) => result,
             None => engine.verify(token, None).await,
         }

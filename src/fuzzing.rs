@@ -25,9 +25,17 @@ pub fn extract_token(
         TokenSource::Cookie("jwt".to_owned()),
         TokenSource::Query("access_token".to_owned()),
     ];
-    token::extract(headers, uri, &sources)
-        .map(|found| found.map(|f| (f.token.into_owned(), f.stripped_uri)))
-        .map_err(|reason| reason.code())
+    let found = token::extract(headers, uri, &sources).map_err(|reason| reason.code())?;
+    if let Some(f) = &found {
+        f.check().map_err(|reason| reason.code())?;
+    }
+    found
+        .map(|f| {
+            String::from_utf8(f.token.into_owned())
+                .map(|token| (token, f.stripped_uri))
+                .map_err(|_| "token_not_utf8")
+        })
+        .transpose()
 }
 
 /// A parsed compact JWS, reduced to plain data.

@@ -57,29 +57,20 @@ where
         let mode = self.mode;
         // An identity is never taken from the request as it came in.
         req.extensions_mut().remove::<Verified>();
-        // gRPC clients read refusals from `grpc-status`, not from the HTTP status.
-        let grpc = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
 
         // ① Origin: more than one is not a browser's request.
-        if req
-            .headers()
-            .get_all(header::ORIGIN)
-            .iter()
-            .nth(1)
-            .is_some()
-        {
+        let mut origins = req.headers().get_all(header::ORIGIN).iter();
+        let first_origin = origins.next();
+        if origins.next().is_some() {
             return ResponseFuture::reject(
-                grpc,
+                is_grpc(&req),
                 shared,
                 mode,
                 RequestOrigin::Absent,
                 Rejection::new(Reason::DuplicateOrigin),
             );
         }
-        let origin = shared.cors.classify(req.headers());
+        let origin = shared.cors.classify_value(first_origin);
 
         // ② CORS: preflights are answered before any authentication; foreign origins stop here.
         if mode.cors {
@@ -88,7 +79,7 @@ where
             }
             if matches!(origin, RequestOrigin::Refused(_)) {
                 return ResponseFuture::reject(
-                    grpc,
+                    is_grpc(&req),
                     shared,
                     mode,
                     origin,
@@ -104,7 +95,8 @@ where
         let found = match token::extract(req.headers(), req.uri(), &shared.sources) {
             Ok(found) => found,
             Err(reason) => {
-                return ResponseFuture::reject(grpc, shared, mode, origin, Rejection::new(reason));
+                let rejection = Rejection::new(reason);
+                return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
             }
         };
         let Some(found) = found else {
@@ -114,24 +106,28 @@ where
                     .insert(crate::extract::Anonymous(Arc::clone(&shared.challenges)));
                 return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
             }
-            return ResponseFuture::reject(
-                grpc,
-                shared,
-                mode,
-                origin,
-                Rejection::new(Reason::MissingToken),
-            );
+            let rejection = Rejection::new(Reason::MissingToken);
+            return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
         };
 
-        // ④ Verification: a cached token is settled here, without a copy or a future of its own.
-        let token::Found {
-            token,
-            stripped_uri,
-        } = found;
-        let token = match shared.engine.verify_cached(&token, origin.as_str()) {
-            None => token.into_owned(),
-            Some(outcome) => {
-                if let Some(uri) = stripped_uri {
+        // ④ Verification: a cached token is settled here, without a copy or a future of its own
+        // (and without the charset check: only well-formed tokens are ever cached).
+        let cached = shared.engine.verify_cached(&found.token, origin.as_str());
+        let token = match (cached, found.check()) {
+            (None, Err(reason)) => {
+                let rejection = Rejection::new(reason);
+                return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
+            }
+            // Checked only on a miss: every source yields ASCII or UTF-8 already.
+            (None, Ok(())) => match String::from_utf8(found.token.into_owned()) {
+                Ok(token) => token,
+                Err(_) => {
+                    let rejection = Rejection::new(Reason::MalformedCredential);
+                    return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
+                }
+            },
+            (Some(outcome), _) => {
+                if let Some(uri) = found.stripped_uri {
                     *req.uri_mut() = uri;
                 }
                 token::mark_sensitive(req.headers_mut());
@@ -140,11 +136,13 @@ where
                         req.extensions_mut().insert(verified);
                         ResponseFuture::inner(self.inner.call(req), shared, mode, origin)
                     }
-                    Err(rejection) => ResponseFuture::reject(grpc, shared, mode, origin, rejection),
+                    Err(rejection) => {
+                        ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection)
+                    }
                 };
             }
         };
-        if let Some(uri) = stripped_uri {
+        if let Some(uri) = found.stripped_uri {
             *req.uri_mut() = uri;
         }
         token::mark_sensitive(req.headers_mut());
@@ -152,6 +150,14 @@ where
         // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verify(grpc, shared, mode, origin, token, req, inner)
+        ResponseFuture::verify(is_grpc(&req), shared, mode, origin, token, req, inner)
     }
+}
+
+/// gRPC clients read refusals from `grpc-status`, not from the HTTP status. Looked up only
+/// when the layer may answer itself: a cache hit that passes never needs it.
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }

@@ -44,7 +44,7 @@ impl Engine {
     /// Settles `token` from the verified-token cache when it can: `None` on a miss.
     pub(crate) fn verify_cached(
         &self,
-        token: &str,
+        token: &[u8],
         origin: Option<&str>,
     ) -> Option<Result<Verified, Rejection>> {
         let cache = self.cache.as_ref()?;
