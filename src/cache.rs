@@ -7,9 +7,13 @@
 //! - A hit is not a pass: the engine re-checks the dates, that the verifying key is still in
 //!   its set, the tenant allowlist and the origin bindings on every request. Tokens of
 //!   replay-protected issuers are never cached.
+//! - In front of moka, each thread keeps the [`HOT_SLOTS`] tokens it hit most recently
+//!   ([`hot`]): the marketplace case, one token presented again and again, is then settled
+//!   without moka's bookkeeping or a shared write.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -39,7 +43,12 @@ pub(crate) struct CachedToken {
 #[derive(Clone, Debug)]
 pub(crate) struct TokenCache {
     inner: Cache<Arc<[u8]>, Entry, TailHash>,
+    /// Which cache a thread's hot slot belongs to: unique in the process.
+    id: u64,
 }
+
+/// Where the cache ids come from.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How many of a token's last bytes are hashed.
 const HASHED_TAIL: usize = 32;
@@ -94,8 +103,13 @@ impl moka::Expiry<Arc<[u8]>, Entry> for ByToken {
 /// A cached token and how long moka keeps it, computed with the engine's clock when inserted.
 #[derive(Clone, Debug)]
 struct Entry {
+    /// The key again, shared: a hot slot holds it without a copy.
+    key: Arc<[u8]>,
     token: Arc<CachedToken>,
     ttl: Duration,
+    /// The end of the entry by the engine's clock (`now + ttl` when inserted): a hot slot
+    /// honours it as moka honours `ttl`.
+    until: f64,
 }
 
 impl TokenCache {
@@ -112,11 +126,21 @@ impl TokenCache {
             })
             .expire_after(ByToken)
             .build_with_hasher(TailHash::default());
-        Self { inner }
+        Self {
+            inner,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
-    pub(crate) fn get(&self, token: &[u8]) -> Option<Arc<CachedToken>> {
-        self.inner.get(token).map(|entry| entry.token)
+    /// The entry of exactly this token, if it is cached and not past its end (`now`: the
+    /// engine's clock). This thread's hot slots first, then moka; a moka hit takes a hot slot.
+    pub(crate) fn get(&self, token: &[u8], now: f64) -> Option<Arc<CachedToken>> {
+        if let Some(hit) = hot::get(self.id, token, now) {
+            return Some(hit);
+        }
+        let entry = self.inner.get(token)?;
+        hot::put(self.id, &entry);
+        Some(entry.token)
     }
 
     /// Caches a verified token until it stops being valid (by the engine's clock `now`), at most
@@ -129,11 +153,14 @@ impl TokenCache {
                 .unwrap_or(MAX_ENTRY_TTL)
                 .min(MAX_ENTRY_TTL),
         };
+        let key: Arc<[u8]> = Arc::from(token.as_bytes());
         self.inner.insert(
-            Arc::from(token.as_bytes()),
+            Arc::clone(&key),
             Entry {
+                key,
                 token: Arc::new(entry),
                 ttl,
+                until: now + ttl.as_secs_f64(),
             },
         );
     }
@@ -143,6 +170,87 @@ impl TokenCache {
     pub(crate) fn entry_count(&self) -> u64 {
         self.inner.run_pending_tasks();
         self.inner.entry_count()
+    }
+}
+
+/// Hot slots per thread, in front of moka.
+pub(crate) const HOT_SLOTS: usize = 256;
+
+/// Each thread's most recently hit tokens, direct-mapped: [`HOT_SLOTS`] slots, a token's slot
+/// chosen by its last bytes (its signature).
+///
+/// A moka hit reads the clock, hashes the token and records the read in a channel that every
+/// thread shares; a hot slot is a thread-local array look-up and a byte comparison. What a
+/// slot holds is a moka entry's own `Arc`s, so it adds no copy, and it keeps the entry's end:
+/// a slot never outlives its entry's time. It may outlive an eviction for the byte budget: at
+/// most [`HOT_SLOTS`] entries per thread, the ones in use. A slot is only a shortcut to the
+/// entry: the engine re-checks a hot hit exactly as a moka hit (dates, key still in its set,
+/// tenant, origin), and two tokens that share a slot evict each other, they never match.
+mod hot {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::{CachedToken, Entry, HOT_SLOTS};
+
+    struct Slot {
+        cache: u64,
+        key: Arc<[u8]>,
+        token: Arc<CachedToken>,
+        until: f64,
+    }
+
+    thread_local! {
+        static SLOTS: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The slot of a token: its last 8 bytes are signature (base64url), which only the signer
+    /// chooses. Two tokens aimed at one slot only cost each other a moka look-up.
+    fn index(token: &[u8]) -> usize {
+        let mut tail = [0u8; 8];
+        let start = token.len().saturating_sub(tail.len());
+        for (slot, byte) in tail.iter_mut().zip(token.get(start..).unwrap_or_default()) {
+            *slot = *byte;
+        }
+        let mixed = u64::from_le_bytes(tail).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The top bits: `HOT_SLOTS` is a power of two.
+        (mixed >> (64 - HOT_SLOTS.trailing_zeros())) as usize
+    }
+
+    pub(super) fn get(cache: u64, token: &[u8], now: f64) -> Option<Arc<CachedToken>> {
+        SLOTS
+            .try_with(|slots| {
+                let slots = slots.try_borrow().ok()?;
+                let slot = slots.get(index(token))?.as_ref()?;
+                (slot.cache == cache && now < slot.until && *slot.key == *token)
+                    .then(|| Arc::clone(&slot.token))
+            })
+            .ok()
+            .flatten()
+    }
+
+    pub(super) fn put(cache: u64, entry: &Entry) {
+        // A thread being torn down has no slots: nothing to do.
+        let _ = SLOTS.try_with(|slots| {
+            let Ok(mut slots) = slots.try_borrow_mut() else {
+                return;
+            };
+            if slots.is_empty() {
+                slots.resize_with(HOT_SLOTS, || None);
+            }
+            if let Some(slot) = slots.get_mut(index(&entry.key)) {
+                *slot = Some(Slot {
+                    cache,
+                    key: Arc::clone(&entry.key),
+                    token: Arc::clone(&entry.token),
+                    until: entry.until,
+                });
+            }
+        });
+    }
+
+    #[cfg(test)]
+    pub(super) fn slot_of(token: &[u8]) -> usize {
+        index(token)
     }
 }
 
@@ -186,11 +294,11 @@ mod tests {
         let cache = TokenCache::new(1_000_000);
         let now = 1_000.0;
         cache.insert("a.b.c", entry(Some(now)), now);
-        assert!(cache.get(b"a.b.c").is_none());
+        assert!(cache.get(b"a.b.c", now).is_none());
         cache.insert("a.b.c", entry(Some(now + 60.0)), now);
-        assert!(cache.get(b"a.b.c").is_some());
-        assert!(cache.get(b"a.b.d").is_none());
-        assert!(cache.get(b"a.b.").is_none());
+        assert!(cache.get(b"a.b.c", now).is_some());
+        assert!(cache.get(b"a.b.d", now).is_none());
+        assert!(cache.get(b"a.b.", now).is_none());
     }
 
     #[test]
@@ -206,13 +314,66 @@ mod tests {
         second.key_id = 2;
         cache.insert(&one, first, now);
         assert!(
-            cache.get(two.as_bytes()).is_none(),
+            cache.get(two.as_bytes(), now).is_none(),
             "a token found another's entry"
         );
         cache.insert(&two, second, now);
-        assert_eq!(cache.get(one.as_bytes()).map(|hit| hit.key_id), Some(1));
-        assert_eq!(cache.get(two.as_bytes()).map(|hit| hit.key_id), Some(2));
+        assert_eq!(
+            cache.get(one.as_bytes(), now).map(|hit| hit.key_id),
+            Some(1)
+        );
+        assert_eq!(
+            cache.get(two.as_bytes(), now).map(|hit| hit.key_id),
+            Some(2)
+        );
         // A token that is a suffix of another, with the same hashed tail.
-        assert!(cache.get(format!("one.{tail}").as_bytes()).is_none());
+        assert!(cache.get(format!("one.{tail}").as_bytes(), now).is_none());
+    }
+
+    #[test]
+    fn a_hot_slot_serves_the_same_entry_and_ends_with_it() {
+        let cache = TokenCache::new(1_000_000);
+        let now = 1_000.0;
+        cache.insert("x.y.hot-token", entry(Some(now + 60.0)), now);
+        let from_moka = cache.get(b"x.y.hot-token", now).unwrap();
+        let from_slot = hot::get(cache.id, b"x.y.hot-token", now).unwrap();
+        assert!(Arc::ptr_eq(&from_moka, &from_slot), "the slot holds a copy");
+        assert!(Arc::ptr_eq(
+            &cache.get(b"x.y.hot-token", now).unwrap(),
+            &from_moka
+        ));
+        // The entry's end holds for the slot as for moka (whose own clock has not moved).
+        assert!(hot::get(cache.id, b"x.y.hot-token", now + 59.0).is_some());
+        assert!(hot::get(cache.id, b"x.y.hot-token", now + 60.0).is_none());
+    }
+
+    #[test]
+    fn hot_slots_are_per_cache_and_compare_every_byte() {
+        let now = 1_000.0;
+        let one = TokenCache::new(1_000_000);
+        let two = TokenCache::new(1_000_000);
+        one.insert("a.b.shared-token", entry(Some(now + 60.0)), now);
+        assert!(one.get(b"a.b.shared-token", now).is_some());
+        assert!(
+            two.get(b"a.b.shared-token", now).is_none(),
+            "another cache's slot"
+        );
+        // Two tokens in one slot: the second evicts the first, never matches it.
+        let first = "p.q.rrrrrrrr";
+        let second = (0..)
+            .map(|i| format!("p.{i}.rrrrrrrr"))
+            .find(|t| t != first && hot::slot_of(t.as_bytes()) == hot::slot_of(first.as_bytes()))
+            .unwrap();
+        let mut a = entry(Some(now + 60.0));
+        a.key_id = 1;
+        let mut b = entry(Some(now + 60.0));
+        b.key_id = 2;
+        one.insert(first, a, now);
+        one.insert(&second, b, now);
+        assert_eq!(one.get(first.as_bytes(), now).map(|h| h.key_id), Some(1));
+        assert_eq!(one.get(second.as_bytes(), now).map(|h| h.key_id), Some(2));
+        assert!(hot::get(one.id, first.as_bytes(), now).is_none());
+        assert_eq!(one.get(first.as_bytes(), now).map(|h| h.key_id), Some(1));
+        assert!(hot::get(one.id, second.as_bytes(), now).is_none());
     }
 }

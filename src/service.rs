@@ -112,34 +112,30 @@ where
 
         // ④ Verification: a cached token is settled here, without a copy or a future of its own
         // (and without the charset check: only well-formed tokens are ever cached).
-        let cached = shared.engine.verify_cached(&found.token, origin.as_str());
-        let token = match (cached, found.check()) {
-            (None, Err(reason)) => {
+        if let Some(outcome) = shared.engine.verify_cached(&found.token, origin.as_str()) {
+            if let Some(uri) = found.stripped_uri {
+                *req.uri_mut() = uri;
+            }
+            token::mark_sensitive(req.headers_mut());
+            return match outcome {
+                Ok(verified) => {
+                    req.extensions_mut().insert(verified);
+                    ResponseFuture::inner(self.inner.call(req), shared, mode, origin)
+                }
+                Err(rejection) => {
+                    ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection)
+                }
+            };
+        }
+        // A miss. Every source yields ASCII or UTF-8 already: the conversion cannot fail, and
+        // fails closed if it did.
+        let token = match found.check().and_then(|()| {
+            String::from_utf8(found.token.into_owned()).map_err(|_| Reason::MalformedCredential)
+        }) {
+            Ok(token) => token,
+            Err(reason) => {
                 let rejection = Rejection::new(reason);
                 return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
-            }
-            // Checked only on a miss: every source yields ASCII or UTF-8 already.
-            (None, Ok(())) => match String::from_utf8(found.token.into_owned()) {
-                Ok(token) => token,
-                Err(_) => {
-                    let rejection = Rejection::new(Reason::MalformedCredential);
-                    return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
-                }
-            },
-            (Some(outcome), _) => {
-                if let Some(uri) = found.stripped_uri {
-                    *req.uri_mut() = uri;
-                }
-                token::mark_sensitive(req.headers_mut());
-                return match outcome {
-                    Ok(verified) => {
-                        req.extensions_mut().insert(verified);
-                        ResponseFuture::inner(self.inner.call(req), shared, mode, origin)
-                    }
-                    Err(rejection) => {
-                        ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection)
-                    }
-                };
             }
         };
         if let Some(uri) = found.stripped_uri {

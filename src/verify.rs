@@ -48,14 +48,13 @@ impl Engine {
         origin: Option<&str>,
     ) -> Option<Result<Verified, Rejection>> {
         let cache = self.cache.as_ref()?;
-        let Some(hit) = cache.get(token) else {
+        let now = self.clock.now();
+        let Some(hit) = cache.get(token, now) else {
             crate::metrics::token_cache(false);
             return None;
         };
         crate::metrics::token_cache(true);
-        let outcome = self
-            .check_cached(&hit, self.clock.now(), origin)
-            .transpose();
+        let outcome = self.check_cached(&hit, now, origin).transpose();
         if let Some(Ok(verified)) = &outcome {
             crate::metrics::allowed(verified.issuer());
         }
