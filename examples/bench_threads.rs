@@ -7,10 +7,17 @@
 //!
 //! - `decode`: `jsonwebtoken::decode`, distinct RS256 tokens (the machine's own ceiling);
 //! - `layer distinct`: the layer with the token cache off, distinct RS256 tokens;
-//! - `layer repeated`: the layer with the default cache, one token per thread (hits).
+//! - `layer repeated`: the layer with the default cache, one token per thread (hits);
+//! - `layer ES256 distinct, cache on`: the default configuration (token cache on) with distinct
+//!   tokens: every request is a miss, a signature check and an insert into the shared cache.
+//!   Each thread sends its own `--distinct` (default 30,000) ES256 tokens once, through a guard
+//!   whose cache starts empty; the rate is all of them over the wall time;
+//! - `layer HS256 distinct, cache on`: the same under a flood of cheap tokens (`--flood`,
+//!   default 200,000 per thread): the cache's inserts and evictions (the 32 MiB budget fills)
+//!   are most of the work, the worst case for contention between threads.
 //!
 //! ```text
-//! bench_threads [--seconds N] [--tokens N]
+//! bench_threads [--seconds N] [--tokens N] [--distinct N] [--flood N]
 //! ```
 #![allow(
     missing_docs,
@@ -87,17 +94,53 @@ fn rate(
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Aggregate requests per second of `threads` threads, each sending every token of its pool
+/// once through one shared guard (fresh for each call, so that every request is a miss).
+fn rate_once(threads: usize, guard: &JwtGuard, pools: &[(Vec<String>, Vec<HeaderValue>)]) -> f64 {
+    let start = Instant::now();
+    let total: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = pools
+            .iter()
+            .take(threads)
+            .map(|(_, values)| {
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    let mut svc = rig::guarded(guard);
+                    rt.block_on(async {
+                        for value in values {
+                            let status = rig::call(&mut svc, rig::request(value)).await;
+                            assert_eq!(status, StatusCode::OK);
+                        }
+                    });
+                    values.len()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let mut seconds = 5u64;
     let mut tokens = 3_000usize;
+    let mut flood = 200_000usize;
+    let mut distinct = 30_000usize;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_default();
         match flag.as_str() {
             "--seconds" => seconds = value.parse().expect("--seconds: a number"),
             "--tokens" => tokens = value.parse().expect("--tokens: a number"),
+            "--flood" => flood = value.parse().expect("--flood: a number"),
+            "--distinct" => distinct = value.parse().expect("--distinct: a number"),
             _ => {
-                eprintln!("usage: bench_threads [--seconds N] [--tokens N]");
+                eprintln!(
+                    "usage: bench_threads [--seconds N] [--tokens N] [--distinct N] [--flood N]"
+                );
                 std::process::exit(2);
             }
         }
@@ -132,19 +175,24 @@ fn main() {
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load().trim_end());
     println!(
-        "{:<34} {:>12} {:>12} {:>7}",
-        "workload (RS256)", "1 thread/s", "2 threads/s", "ratio"
+        "{:<38} {:>12} {:>12} {:>7}",
+        "workload", "1 thread/s", "2 threads/s", "ratio"
     );
     for (name, work, guard, pools) in [
         (
-            "decode (jsonwebtoken), distinct",
+            "decode RS256 (jsonwebtoken), distinct",
             Work::Decode,
             &nocache,
             &pools,
         ),
-        ("layer, distinct, cache off", Work::Layer, &nocache, &pools),
         (
-            "layer, repeated token (hits)",
+            "layer RS256, distinct, cache off",
+            Work::Layer,
+            &nocache,
+            &pools,
+        ),
+        (
+            "layer RS256, repeated token (hits)",
             Work::Layer,
             &cached,
             &repeated,
@@ -152,8 +200,33 @@ fn main() {
     ] {
         let one = rate(work, 1, seconds, guard, &floor, pools);
         let two = rate(work, 2, seconds, guard, &floor, pools);
-        println!("{name:<34} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
+        println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
     }
+    let ec = rig::key(&issuer, "ec-1");
+    let es_pools: Vec<_> = (0..2u64)
+        .map(|t| {
+            let minted = rig::mint(&ec, 20_000_000 + t * 1_000_000, distinct);
+            let values = rig::bearer(&minted);
+            (minted, values)
+        })
+        .collect();
+    let fresh = || rt.block_on(rig::jwks_guard(&issuer, TokenCache::Default));
+    let one = rate_once(1, &fresh(), &es_pools);
+    let two = rate_once(2, &fresh(), &es_pools);
+    let name = "layer ES256 distinct, cache on";
+    println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
+    let hs = rig::hs_key();
+    let floods: Vec<_> = (0..2u64)
+        .map(|t| {
+            let minted = rig::mint(&hs, 10_000_000 + t * 1_000_000, flood);
+            let values = rig::bearer(&minted);
+            (minted, values)
+        })
+        .collect();
+    let one = rate_once(1, &rig::hs_guard(TokenCache::Default), &floods);
+    let two = rate_once(2, &rig::hs_guard(TokenCache::Default), &floods);
+    let name = "layer HS256 distinct, cache on";
+    println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
     println!("load average after: {}", load().trim_end());
     drop(issuer);
 }

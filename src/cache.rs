@@ -34,6 +34,9 @@ const ENTRY_OVERHEAD: u32 = 512;
 pub(crate) struct CachedToken {
     pub(crate) authority: usize,
     pub(crate) key_id: u64,
+    /// The generation of the key set the key was last found in (0: not yet looked at), for
+    /// [`RemoteJwks::still_has`](crate::jwks::remote::RemoteJwks::still_has).
+    pub(crate) key_confirmed: AtomicU64,
     pub(crate) dates: Dates,
     pub(crate) valid_until: Option<f64>,
     pub(crate) verified: Verified,
@@ -132,15 +135,33 @@ impl TokenCache {
         }
     }
 
-    /// The entry of exactly this token, if it is cached and not past its end (`now`: the
-    /// engine's clock). This thread's hot slots first, then moka; a moka hit takes a hot slot.
-    pub(crate) fn get(&self, token: &[u8], now: f64) -> Option<Arc<CachedToken>> {
-        if let Some(hit) = hot::get(self.id, token, now) {
-            return Some(hit);
+    /// Settles `token` from the cache: `check` says what an entry of exactly this token is
+    /// worth now (`None`: nothing any more, e.g. its key has left the set; `now`: the engine's
+    /// clock). This thread's hot slot first; when it has no good entry, moka's, which then
+    /// takes the slot (so a slot left behind by a re-verification does not stay in the way).
+    pub(crate) fn settle<R>(
+        &self,
+        token: &[u8],
+        now: f64,
+        mut check: impl FnMut(&CachedToken) -> Option<R>,
+    ) -> Option<R> {
+        let hot = hot::get(self.id, token, now);
+        if let Some(result) = hot.as_deref().and_then(&mut check) {
+            return Some(result);
         }
         let entry = self.inner.get(token)?;
         hot::put(self.id, &entry);
-        Some(entry.token)
+        if hot.is_some_and(|hot| Arc::ptr_eq(&hot, &entry.token)) {
+            return None;
+        }
+        check(&entry.token)
+    }
+
+    /// The entry of exactly this token, if it is cached and not past its end.
+    #[cfg(test)]
+    pub(crate) fn get(&self, token: &[u8], now: f64) -> Option<Arc<CachedToken>> {
+        self.settle(token, now, |hit| Some(hit.key_id))?;
+        hot::get(self.id, token, now)
     }
 
     /// Caches a verified token until it stops being valid (by the engine's clock `now`), at most
@@ -154,15 +175,15 @@ impl TokenCache {
                 .min(MAX_ENTRY_TTL),
         };
         let key: Arc<[u8]> = Arc::from(token.as_bytes());
-        self.inner.insert(
-            Arc::clone(&key),
-            Entry {
-                key,
-                token: Arc::new(entry),
-                ttl,
-                until: now + ttl.as_secs_f64(),
-            },
-        );
+        let entry = Entry {
+            key: Arc::clone(&key),
+            token: Arc::new(entry),
+            ttl,
+            until: now + ttl.as_secs_f64(),
+        };
+        // This thread's slot too: it may hold the entry this one replaces.
+        hot::put(self.id, &entry);
+        self.inner.insert(key, entry);
     }
 
     /// Entries held now (moka applies writes in batches: this runs them first).
@@ -263,6 +284,7 @@ mod tests {
         CachedToken {
             authority: 0,
             key_id: 1,
+            key_confirmed: AtomicU64::new(0),
             dates: Dates::default(),
             valid_until,
             verified: Verified::new(
@@ -375,5 +397,46 @@ mod tests {
         assert!(hot::get(one.id, first.as_bytes(), now).is_none());
         assert_eq!(one.get(first.as_bytes(), now).map(|h| h.key_id), Some(1));
         assert!(hot::get(one.id, second.as_bytes(), now).is_none());
+    }
+
+    #[test]
+    fn a_stale_hot_slot_gives_way_to_the_re_verified_entry() {
+        // A key-set refresh gives the same key a new id: cached tokens fail their key check
+        // once, are verified again and cached again. A slot holding the old entry must not keep
+        // shadowing the new one, on this thread or on another.
+        let cache = TokenCache::new(1_000_000);
+        let now = 1_000.0;
+        let token = "h.p.stale-slot";
+        let current_key = |hit: &CachedToken| (hit.key_id == 2).then_some(hit.key_id);
+        let mut old = entry(Some(now + 60.0));
+        old.key_id = 1;
+        cache.insert(token, old, now);
+        assert_eq!(cache.settle(token.as_bytes(), now, current_key), None);
+        // Another thread verifies it again: its insert does not reach this thread's slot...
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut new = entry(Some(now + 60.0));
+                new.key_id = 2;
+                cache.insert(token, new, now);
+            });
+        });
+        assert_eq!(
+            hot::get(cache.id, token.as_bytes(), now).map(|h| h.key_id),
+            Some(1)
+        );
+        // ...but the next look-up here finds the new entry past the stale slot, and keeps it.
+        assert_eq!(cache.settle(token.as_bytes(), now, current_key), Some(2));
+        assert_eq!(
+            hot::get(cache.id, token.as_bytes(), now).map(|h| h.key_id),
+            Some(2)
+        );
+        // On the thread that verifies it again, the insert replaces the slot at once.
+        let mut newer = entry(Some(now + 60.0));
+        newer.key_id = 3;
+        cache.insert(token, newer, now);
+        assert_eq!(
+            hot::get(cache.id, token.as_bytes(), now).map(|h| h.key_id),
+            Some(3)
+        );
     }
 }

@@ -49,12 +49,13 @@ impl Engine {
     ) -> Option<Result<Verified, Rejection>> {
         let cache = self.cache.as_ref()?;
         let now = self.clock.now();
-        let Some(hit) = cache.get(token, now) else {
-            crate::metrics::token_cache(false);
-            return None;
-        };
-        crate::metrics::token_cache(true);
-        let outcome = self.check_cached(&hit, now, origin).transpose();
+        let mut found = false;
+        let outcome = cache.settle(token, now, |hit| {
+            found = true;
+            // `Ok(None)`: the entry is no longer good (its key left the set), a miss.
+            self.check_cached(hit, now, origin).transpose()
+        });
+        crate::metrics::token_cache(found);
         if let Some(Ok(verified)) = &outcome {
             crate::metrics::allowed(verified.issuer());
         }
@@ -139,6 +140,7 @@ impl Engine {
                 CachedToken {
                     authority: index,
                     key_id: key.id(),
+                    key_confirmed: std::sync::atomic::AtomicU64::new(0),
                     dates: accepted.dates,
                     valid_until: issuer.policy.valid_until(accepted.dates),
                     verified: verified.clone(),
@@ -161,7 +163,7 @@ impl Engine {
             return Ok(None);
         };
         if let Some(remote) = &authority.remote
-            && !remote.still_has(hit.key_id)
+            && !remote.still_has(hit.key_id, &hit.key_confirmed)
         {
             return Ok(None);
         }

@@ -1,7 +1,9 @@
 //! The cache of one JWKS URL.
 //!
 //! - **Hot path**: a read lock held only to clone an `Arc` of the current snapshot; the key
-//!   lookup and the signature check run on that snapshot with no lock held.
+//!   lookup and the signature check run on that snapshot with no lock held. A cached token's
+//!   key is re-confirmed with two atomic loads ([`RemoteJwks::still_has`]) while the set it was
+//!   confirmed in is current and fresh.
 //! - **Single flight**: a fetch runs in its own task; requests that need it wait on a `watch`
 //!   channel, so N concurrent misses cause one request to the JWKS host, and a cancelled
 //!   request does not cancel the fetch.
@@ -13,6 +15,7 @@
 //!   TTL; a successful fetch replaces the whole set.
 //! - No lock is ever held across I/O or an `.await`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -81,6 +84,10 @@ pub(crate) struct RemoteJwks {
     settings: RemoteSettings,
     clock: Arc<dyn Clock>,
     current: RwLock<Option<Arc<Snapshot>>>,
+    /// Bumped by every [`Self::install`], after the new snapshot is in place.
+    generation: AtomicU64,
+    /// The current snapshot's `expires_at` in nanoseconds (0: none).
+    fresh_until: AtomicU64,
     control: Mutex<Control>,
 }
 
@@ -109,6 +116,8 @@ impl RemoteJwks {
             settings,
             clock,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            fresh_until: AtomicU64::new(0),
             control: Mutex::new(Control::default()),
         }
     }
@@ -158,15 +167,34 @@ impl RemoteJwks {
 
     /// Whether the key that verified a cached token is still in a usable set (not past its
     /// stale bound). Like a full verification, a hit on an expired set starts the refresh.
-    pub(crate) fn still_has(self: &Arc<Self>, key_id: u64) -> bool {
+    ///
+    /// `confirmed` is the cached token's own record of the set generation its key was last
+    /// found in. While that set is current and within its TTL, the answer is two atomic loads:
+    /// no lock, no shared write. Otherwise the set is looked at, as for a fresh token.
+    pub(crate) fn still_has(self: &Arc<Self>, key_id: u64, confirmed: &AtomicU64) -> bool {
         let now = self.clock.monotonic();
+        // Acquire: a generation read here comes with its snapshot (installed before the bump).
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation != 0
+            && confirmed.load(Ordering::Relaxed) == generation
+            && nanos(now) < self.fresh_until.load(Ordering::Acquire)
+        {
+            return true;
+        }
         let Some(snapshot) = self.usable_snapshot(now) else {
             return false;
         };
         if now >= snapshot.expires_at {
             let _ = self.start_fetch(now);
+            return snapshot.keys.contains_id(key_id);
         }
-        snapshot.keys.contains_id(key_id)
+        let found = snapshot.keys.contains_id(key_id);
+        // The snapshot is `generation`'s or a newer one: a newer one only makes the record
+        // stale (the next hit looks again), never wrong.
+        if found {
+            confirmed.store(generation, Ordering::Relaxed);
+        }
+        found
     }
 
     /// Fetches now if nothing is in flight and the cooldown allows, and waits for the fetch
@@ -358,11 +386,23 @@ impl RemoteJwks {
     }
 
     fn install(&self, snapshot: Option<Arc<Snapshot>>) {
-        match self.current.write() {
-            Ok(mut guard) => *guard = snapshot,
-            Err(poisoned) => *poisoned.into_inner() = snapshot,
-        }
+        let fresh_until = snapshot.as_ref().map_or(0, |s| nanos(s.expires_at));
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = snapshot;
+        // Under the write lock, after the snapshot: a reader that sees the new generation
+        // (Acquire) sees this snapshot or a later one.
+        self.fresh_until.store(fresh_until, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::Release);
+        drop(guard);
     }
+}
+
+/// A monotonic reading in nanoseconds (saturating: 584 years).
+fn nanos(at: Duration) -> u64 {
+    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The answer of a lookup in a set.
