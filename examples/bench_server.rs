@@ -4,7 +4,9 @@
 //! - `decode`: one `jsonwebtoken::decode` per request (RS256, key and `Validation` built once),
 //!   done in the handler: the least work around the decode;
 //! - `guard`: `guard.layer()` with the default token cache (32 MiB);
-//! - `guard-nocache`: `guard.layer()` with the token cache off.
+//! - `guard-nocache`: `guard.layer()` with the token cache off;
+//! - `issuer`: no app, only the key host: for `scripts/load` to run `examples/serve` against
+//!   these keys and tokens. Prints `jwks URL` before `listening on`.
 //!
 //! The guard gets its keys from a JWKS served on loopback by `jwt_guard::testing::TestIssuer`
 //! and loads them before listening; the `decode` server uses the same RSA key.
@@ -46,8 +48,8 @@ struct Args {
 
 fn args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: bench_server none|decode|guard|guard-nocache [--threads N] [--tokens FILE] [--count N] [--listen ADDR]")?;
-    if !["none", "decode", "guard", "guard-nocache"].contains(&mode.as_str()) {
+    let mode = args.next().ok_or("usage: bench_server none|decode|guard|guard-nocache|issuer [--threads N] [--tokens FILE] [--count N] [--listen ADDR]")?;
+    if !["none", "decode", "guard", "guard-nocache", "issuer"].contains(&mode.as_str()) {
         return Err(format!("unknown mode `{mode}`"));
     }
     let mut parsed = Args {
@@ -98,6 +100,12 @@ async fn run(args: Args) -> Result<(), String> {
         let mut text = tokens.join("\n");
         text.push('\n');
         std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if args.mode == "issuer" {
+        println!("jwks {}", issuer.jwks_url());
+        println!("listening on {}", issuer.jwks_url());
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+        return std::future::pending().await;
     }
     let app = match args.mode.as_str() {
         "none" => Router::new().route("/", get(ok)),
