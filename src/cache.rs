@@ -181,8 +181,9 @@ impl TokenCache {
             ttl,
             until: now + ttl.as_secs_f64(),
         };
-        // This thread's slot too: it may hold the entry this one replaces.
-        hot::put(self.id, &entry);
+        // Not into a hot slot: a flood of distinct tokens would fill the slots with entries
+        // moka may evict, beyond the byte budget. A slot holding the entry this one replaces
+        // gives way on the next look-up ([`Self::settle`]).
         self.inner.insert(key, entry);
     }
 
@@ -430,10 +431,12 @@ mod tests {
             hot::get(cache.id, token.as_bytes(), now).map(|h| h.key_id),
             Some(2)
         );
-        // On the thread that verifies it again, the insert replaces the slot at once.
+        // On the thread that verifies it again as well.
         let mut newer = entry(Some(now + 60.0));
         newer.key_id = 3;
         cache.insert(token, newer, now);
+        let newest = |hit: &CachedToken| (hit.key_id == 3).then_some(hit.key_id);
+        assert_eq!(cache.settle(token.as_bytes(), now, newest), Some(3));
         assert_eq!(
             hot::get(cache.id, token.as_bytes(), now).map(|h| h.key_id),
             Some(3)
