@@ -5,21 +5,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::algorithm::Algorithm;
-use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
 use crate::cors::{Cors, CorsPolicy};
-use crate::error::{ConfigError, Rejection};
-use crate::identity::Verified;
+use crate::error::ConfigError;
+use crate::guard::JwtGuard;
 use crate::issuer::{Issuer, PreparedKeys, RemoteSpec};
-use crate::json::JsonLimits;
-use crate::jwks::fetch::{self, FetchLimits};
-use crate::jwks::remote::{RemoteJwks, RemoteSettings, Source};
-use crate::layer::{JwtGuardLayer, Mode};
-use crate::reject::{Challenges, RejectionBody, Renderer};
-use crate::replay::{MemoryReplayStore, ReplayStore};
-use crate::shared::Shared;
+use crate::keys::jwks::fetch::{self, FetchLimits};
+use crate::keys::jwks::remote::{RemoteJwks, RemoteSettings, Source};
+use crate::layer::shared::Shared;
+use crate::reject::Rejection;
+use crate::reject::response::{RejectionBody, Renderer, Responder};
+use crate::strict_json::JsonLimits;
 use crate::token::TokenSource;
+use crate::verify::cache::TokenCache;
+use crate::verify::replay::{MemoryReplayStore, ReplayStore};
 use crate::verify::{Authority, Engine};
 
 /// The default budget of the verified-token cache: 32 MiB.
@@ -225,7 +224,7 @@ impl JwtGuardBuilder {
                 ));
             }
         }
-        let challenges = Challenges::new(&self.realm)?.with_renderer(self.renderer);
+        let responder = Responder::new(&self.realm)?.with_renderer(self.renderer);
         let j = self.jwks;
         if j.total_timeout.is_zero()
             || j.connect_timeout.is_zero()
@@ -267,7 +266,7 @@ impl JwtGuardBuilder {
             }
             prepared.push(issuer);
         }
-        check_ambiguity(&prepared)?;
+        crate::issuer::check_ambiguity(&prepared)?;
 
         let client = match self.http_client {
             Some(client) => client,
@@ -322,83 +321,13 @@ impl JwtGuardBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
             cache: self.token_cache.map(TokenCache::new),
         };
-        Ok(JwtGuard {
-            shared: Arc::new(Shared {
-                engine,
-                cors,
-                challenges: Arc::new(challenges),
-                sources: self.sources,
-            }),
-        })
+        Ok(JwtGuard::new(Arc::new(Shared {
+            engine,
+            cors,
+            responder: Arc::new(responder),
+            sources: self.sources,
+        })))
     }
-}
-
-/// Refuses the configurations whose tokens could not be told apart per request:
-///
-/// - two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key,
-///   the other a JWKS) for the same algorithm could both claim a token (two JWKS issuers are
-///   told apart by `kid`);
-/// - two shared-secret issuers without `issuer` holding the same secret for the same algorithm:
-///   that secret would verify for both, and which one a token lands on would depend on the
-///   order of the configuration (a key verifies only for its own issuer).
-fn check_ambiguity(issuers: &[crate::issuer::PreparedIssuer]) -> Result<(), ConfigError> {
-    let open: Vec<(usize, &crate::issuer::PreparedIssuer)> = issuers
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.iss.is_none())
-        .collect();
-    for (a, first) in &open {
-        for (b, second) in &open {
-            if b <= a {
-                continue;
-            }
-            let shared: Vec<Algorithm> = first
-                .algorithms
-                .iter()
-                .copied()
-                .filter(|alg| second.algorithms.contains(alg))
-                .collect();
-            let Some(alg) = shared.first() else {
-                continue;
-            };
-            match (first.is_symmetric(), second.is_symmetric()) {
-                (true, true) => {
-                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) =
-                        (&first.keys, &second.keys)
-                        && x.fingerprint() == y.fingerprint()
-                    {
-                        return Err(ConfigError::invalid(
-                            format!("issuers[{b}]"),
-                            format!(
-                                "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
-                            ),
-                        ));
-                    }
-                }
-                (false, false) => {
-                    let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
-                        || matches!(second.keys, PreparedKeys::Fixed(_));
-                    if fixed {
-                        return Err(ConfigError::invalid(
-                            format!("issuers[{b}]"),
-                            format!(
-                                "a token signed with {alg} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms"
-                            ),
-                        ));
-                    }
-                }
-                // A secret and a public key never share an algorithm.
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A configured guard: make layers from it, or verify tokens directly. Cloning is an `Arc` bump.
-#[derive(Clone, Debug)]
-pub struct JwtGuard {
-    shared: Arc<Shared>,
 }
 
 impl JwtGuard {
@@ -406,123 +335,4 @@ impl JwtGuard {
     pub fn builder() -> JwtGuardBuilder {
         JwtGuardBuilder::default()
     }
-
-    /// The layer for a whole router: answers CORS and requires a valid token on every request.
-    #[must_use]
-    pub fn layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(
-            Arc::clone(&self.shared),
-            Mode {
-                cors: true,
-                auth: true,
-                optional: false,
-            },
-        )
-    }
-
-    /// CORS only: preflights, the `Origin` policy and CORS headers on every response. Put it on
-    /// the whole router, and [`auth_layer`](Self::auth_layer) on the routes that need a token.
-    #[must_use]
-    pub fn cors_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(
-            Arc::clone(&self.shared),
-            Mode {
-                cors: true,
-                auth: false,
-                optional: false,
-            },
-        )
-    }
-
-    /// Authentication only (for axum's `route_layer`), under a [`cors_layer`](Self::cors_layer).
-    #[must_use]
-    pub fn auth_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(
-            Arc::clone(&self.shared),
-            Mode {
-                cors: false,
-                auth: true,
-                optional: false,
-            },
-        )
-    }
-
-    /// Optional authentication: a request without any token passes without identity, one with
-    /// a bad token is still refused.
-    #[must_use]
-    pub fn optional_auth_layer(&self) -> JwtGuardLayer {
-        JwtGuardLayer::new(
-            Arc::clone(&self.shared),
-            Mode {
-                cors: false,
-                auth: true,
-                optional: true,
-            },
-        )
-    }
-
-    /// Verifies a token outside of a request (no origin bindings apply).
-    ///
-    /// # Errors
-    ///
-    /// The [`Rejection`] the layer would answer with.
-    pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
-        if token.len() > crate::token::MAX_TOKEN_LEN {
-            return Err(crate::error::Reason::TokenTooLarge.into());
-        }
-        let engine = &self.shared.engine;
-        match engine.verify_cached(token.as_bytes(), None) {
-            Some(result) => result,
-            None => engine.verify(token, None).await,
-        }
-    }
-
-    /// Fetches every JWKS now (where no fetch is in flight and the cooldown allows) and waits
-    /// for them. `true` when every issuer has usable keys. Call it at start to fail fast.
-    pub async fn warm_up(&self) -> bool {
-        let mut ready = true;
-        for authority in &self.shared.engine.authorities {
-            if let Some(remote) = &authority.remote {
-                ready &= remote.refresh().await;
-            }
-        }
-        ready
-    }
-
-    /// Readiness: for each issuer, its name and whether it has usable keys now.
-    #[must_use]
-    pub fn readiness(&self) -> Vec<IssuerReadiness> {
-        self.shared
-            .engine
-            .authorities
-            .iter()
-            .map(|a| {
-                let status = a.remote.as_ref().map(|r| r.status());
-                IssuerReadiness {
-                    issuer: a.issuer.name.to_string(),
-                    keys: match status {
-                        None => Some(1),
-                        Some(s) => s.map(|s| s.keys),
-                    },
-                    expired: status.flatten().is_some_and(|s| s.expired),
-                    age: status.flatten().map(|s| s.age),
-                }
-            })
-            .collect()
-    }
-}
-
-/// The state of one issuer's keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IssuerReadiness {
-    /// The issuer's name.
-    pub issuer: String,
-    /// How many usable keys it has now (`None`: none, e.g. before the first fetch).
-    pub keys: Option<usize>,
-    /// Whether the key set is past its TTL (a refresh is due or failing).
-    pub expired: bool,
-    /// How long ago the key set was fetched (or confirmed unchanged); `None` for fixed keys
-    /// and before the first fetch.
-    pub age: Option<std::time::Duration>,
 }

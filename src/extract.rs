@@ -34,15 +34,15 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::body::GuardBody;
-use crate::error::{Reason, Rejection};
 use crate::identity::Verified;
-use crate::reject::Challenges;
+use crate::layer::body::GuardBody;
+use crate::reject::response::Responder;
+use crate::reject::{Reason, Rejection};
 
 /// Put in the request by an optional layer that let a request without token through: the
 /// challenge of a later rejection uses the layer's realm.
 #[derive(Clone, Debug)]
-pub(crate) struct Anonymous(pub(crate) Arc<Challenges>);
+pub(crate) struct Anonymous(pub(crate) Arc<Responder>);
 
 /// The verified claims as the caller's own serde type.
 #[derive(Clone, Debug)]
@@ -52,14 +52,14 @@ pub struct Claims<C>(pub C);
 #[derive(Debug)]
 pub struct IdentityRejection {
     rejection: Rejection,
-    challenges: Option<Arc<Challenges>>,
+    responder: Option<Arc<Responder>>,
 }
 
 impl IdentityRejection {
     fn new(reason: Reason, parts: &Parts) -> Self {
         Self {
             rejection: Rejection::new(reason),
-            challenges: parts
+            responder: parts
                 .extensions
                 .get::<Anonymous>()
                 .map(|a| Arc::clone(&a.0)),
@@ -75,10 +75,10 @@ impl IdentityRejection {
 
 impl IntoResponse for IdentityRejection {
     fn into_response(self) -> Response {
-        let response = match self.challenges {
-            Some(challenges) => challenges.response(self.rejection),
-            None => match Challenges::new("jwt-guard") {
-                Ok(challenges) => challenges.response(self.rejection),
+        let response = match self.responder {
+            Some(responder) => responder.response(self.rejection),
+            None => match Responder::new("jwt-guard") {
+                Ok(responder) => responder.response(self.rejection),
                 Err(_) => http::Response::new(bytes::Bytes::new()),
             },
         };

@@ -7,12 +7,12 @@ use std::sync::OnceLock;
 
 use http::{HeaderMap, Uri};
 
-use crate::algorithm::Algorithm;
 use crate::cors::{Cors, CorsPolicy};
-use crate::json::{self, JsonLimits};
-use crate::jwks::Lookup;
-use crate::jws::Jws;
+use crate::keys::algorithm::Algorithm;
+use crate::keys::jwks::Lookup;
+use crate::strict_json::{self, JsonLimits};
 use crate::token::{self, TokenSource};
+use crate::verify::jws::Jws;
 
 /// What the bearer/cookie/query extraction found: the token and the URI the inner service
 /// would see, or the stable code of the refusal.
@@ -69,7 +69,7 @@ pub fn parse_jws(token: &str) -> Result<JwsSummary, &'static str> {
 pub fn parse_strict_json(
     bytes: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    json::parse_object(bytes, JsonLimits::DEFAULT).map_err(|e| e.to_string())
+    strict_json::parse_object(bytes, JsonLimits::DEFAULT).map_err(|e| e.to_string())
 }
 
 /// The strict JSON parser with caller-chosen limits.
@@ -78,7 +78,7 @@ pub fn parse_strict_json_with(
     max_depth: usize,
     max_entries: usize,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    json::parse_object(
+    strict_json::parse_object(
         bytes,
         JsonLimits {
             max_depth,
@@ -94,8 +94,8 @@ pub fn parse_jwks(
     body: &[u8],
     probes: &[(Option<&str>, &str)],
 ) -> Result<(usize, Vec<bool>), String> {
-    let set =
-        crate::jwks::parse::parse_jwks(body, &Algorithm::ALL, "fuzz").map_err(|e| e.to_string())?;
+    let set = crate::keys::jwks::parse::parse_jwks(body, &Algorithm::ALL, "fuzz")
+        .map_err(|e| e.to_string())?;
     let found = probes
         .iter()
         .map(|(kid, alg)| {
@@ -108,7 +108,7 @@ pub fn parse_jwks(
 
 /// Whether `origin` is a canonical serialized origin (`allow_http`: plain http for any host).
 pub fn canonical_origin(origin: &str, allow_http: bool) -> Result<String, String> {
-    crate::cors::canonical_origin(origin, allow_http)
+    crate::origin::canonical_origin(origin, allow_http)
 }
 
 /// The exact origins of [`origin_allowed`]'s fixed policy.

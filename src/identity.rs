@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
+use crate::keys::algorithm::Algorithm;
 
 /// A verified token: who issued it, which key and algorithm verified it, its subject, its
 /// tenant and every claim.

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, Uri};
 
-use crate::error::Reason;
+use crate::reject::Reason;
 
 /// The largest token accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8192;

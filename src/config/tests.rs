@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::*;
-use crate::error::Reason;
 use crate::issuer::KeySpec;
+use crate::reject::Reason;
 
 const PEM: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZ3DZMGUebPtHXapyl0xzGv3Hh8NC

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 
 use super::de;
 

@@ -134,7 +134,7 @@ pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result
         }
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
-            if v.is_finite() && (0.0..=crate::claims::MAX_DATE).contains(&v) {
+            if v.is_finite() && (0.0..=crate::issuer::claims::MAX_DATE).contains(&v) {
                 // In range: the cast truncates the fraction and cannot overflow.
                 Ok(v as u64)
             } else {

@@ -36,8 +36,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 
 use super::de;
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::algorithm::Algorithm;
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 
 use super::de;
 

@@ -10,12 +10,12 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::GuardBody;
 use crate::cors::RequestOrigin;
-use crate::error::{Reason, Rejection};
 use crate::identity::Verified;
-use crate::layer::Mode;
-use crate::shared::Shared;
+use crate::layer::body::GuardBody;
+use crate::layer::shared::Mode;
+use crate::layer::shared::Shared;
+use crate::reject::{Reason, Rejection};
 
 type Verifying = Pin<Box<dyn Future<Output = Result<Verified, Rejection>> + Send>>;
 
@@ -79,7 +79,7 @@ where
         origin: RequestOrigin,
         rejection: Rejection,
     ) -> Self {
-        let response = shared.challenges.respond(rejection, grpc);
+        let response = shared.responder.respond(rejection, grpc);
         Self {
             state: State::Ready {
                 response: Some(Box::new(response)),
@@ -104,7 +104,7 @@ where
                 response
             }
             Err(()) => shared
-                .challenges
+                .responder
                 .response(Rejection::new(Reason::PreflightRefused)),
         };
         shared.cors.vary_preflight(response.headers_mut());
@@ -114,11 +114,7 @@ where
             },
             shared,
             // The answer is complete: nothing to decorate.
-            mode: Mode {
-                cors: false,
-                auth: false,
-                optional: false,
-            },
+            mode: Mode::DONE,
             origin: RequestOrigin::Absent,
             grpc: false,
         }
@@ -182,7 +178,7 @@ where
                     let Some(response) = response.take() else {
                         // Polled after completion: answer again rather than panic.
                         let rejection = Rejection::new(Reason::MalformedToken);
-                        let response = this.shared.challenges.respond(rejection, *this.grpc);
+                        let response = this.shared.responder.respond(rejection, *this.grpc);
                         return Poll::Ready(Ok(finish_own(
                             response,
                             this.shared,
@@ -206,7 +202,7 @@ where
                             this.state.set(State::Inner { future });
                         }
                         (Err(rejection), _, _) => {
-                            let response = this.shared.challenges.respond(rejection, *this.grpc);
+                            let response = this.shared.responder.respond(rejection, *this.grpc);
                             this.state.set(State::Ready {
                                 response: Some(Box::new(response)),
                             });
@@ -214,7 +210,7 @@ where
                         (Ok(_), _, _) => {
                             let response = this
                                 .shared
-                                .challenges
+                                .responder
                                 .response(Rejection::new(Reason::MalformedToken));
                             this.state.set(State::Ready {
                                 response: Some(Box::new(response)),

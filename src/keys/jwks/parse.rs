@@ -9,9 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::KeySet;
-use crate::algorithm::{Algorithm, Family};
-use crate::json::{self, JsonLimits};
-use crate::key::VerifyingKey;
+use crate::keys::algorithm::{Algorithm, Family};
+use crate::keys::key::VerifyingKey;
+use crate::strict_json::{self, JsonLimits};
 
 /// The most keys a set may hold.
 pub(crate) const MAX_KEYS: usize = 100;
@@ -45,7 +45,7 @@ pub(crate) fn parse_jwks(
     allowed: &[Algorithm],
     source: &str,
 ) -> Result<KeySet, SetError> {
-    let doc = json::parse_object(
+    let doc = strict_json::parse_object(
         body,
         JsonLimits {
             max_depth: 6,

@@ -1,15 +1,17 @@
 //! One issuer: where its keys come from and what its tokens must say.
 
+pub(crate) mod claims;
+
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::algorithm::Algorithm;
-use crate::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
 use crate::error::ConfigError;
-use crate::key::VerifyingKey;
+use crate::issuer::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
+use crate::keys::algorithm::Algorithm;
+use crate::keys::key::VerifyingKey;
+use crate::origin::parse_fetch_url;
 
 /// The most leeway allowed.
 pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -17,9 +19,9 @@ pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Where an issuer's keys come from.
 #[derive(Clone)]
 pub(crate) enum KeySpec {
-    Jwks(reqwest::Url),
+    Jwks(url::Url),
     /// OIDC discovery from this issuer URL.
-    Discover(reqwest::Url),
+    Discover(url::Url),
     Pem(String),
     Secret(Arc<[u8]>),
     SecretEnv(String),
@@ -309,11 +311,8 @@ pub(crate) enum PreparedKeys {
 /// Where a remote key set comes from.
 #[derive(Clone, Debug)]
 pub(crate) enum RemoteSpec {
-    Jwks(reqwest::Url),
-    Discovery {
-        config: reqwest::Url,
-        issuer: String,
-    },
+    Jwks(url::Url),
+    Discovery { config: url::Url, issuer: String },
 }
 
 impl PreparedIssuer {
@@ -380,7 +379,7 @@ impl Issuer {
         let keys = match self.keys {
             KeySpec::Jwks(url) => PreparedKeys::Remote(RemoteSpec::Jwks(url)),
             KeySpec::Discover(url) => PreparedKeys::Remote(RemoteSpec::Discovery {
-                config: crate::jwks::discovery::discovery_url(&url)
+                config: crate::keys::jwks::discovery::discovery_url(&url)
                     .map_err(|e| ConfigError::invalid("oidc_issuer", e))?,
                 issuer: self.issuer.clone().unwrap_or_default(),
             }),
@@ -481,7 +480,7 @@ impl Issuer {
         let mut origins = Vec::new();
         for (i, origin) in self.origins.iter().enumerate() {
             origins.push(
-                crate::cors::canonical_origin(origin, false)
+                crate::origin::canonical_origin(origin, false)
                     .map_err(|why| ConfigError::invalid(format!("origins[{i}]"), why))?,
             );
         }
@@ -489,9 +488,11 @@ impl Issuer {
         for (tenant_name, list) in &self.tenant_origins {
             let mut canon = Vec::new();
             for (i, origin) in list.iter().enumerate() {
-                canon.push(crate::cors::canonical_origin(origin, false).map_err(|why| {
-                    ConfigError::invalid(format!("tenant_origins.{tenant_name}[{i}]"), why)
-                })?);
+                canon.push(
+                    crate::origin::canonical_origin(origin, false).map_err(|why| {
+                        ConfigError::invalid(format!("tenant_origins.{tenant_name}[{i}]"), why)
+                    })?,
+                );
             }
             tenant_origins.insert(tenant_name.clone(), canon);
         }
@@ -519,73 +520,71 @@ impl Issuer {
     }
 }
 
-/// Parses a URL the layer will fetch: `https`, or `http` to a loopback host.
-pub(crate) fn parse_fetch_url(text: &str, key: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = reqwest::Url::parse(text)
-        .map_err(|e| ConfigError::invalid(key, format!("not a URL: {e}")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(ConfigError::invalid(
-                key,
-                "plain http is accepted only for loopback hosts (localhost, 127.0.0.0/8, [::1])",
-            ));
+/// Refuses the configurations whose tokens could not be told apart per request:
+///
+/// - two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key,
+///   the other a JWKS) for the same algorithm could both claim a token (two JWKS issuers are
+///   told apart by `kid`);
+/// - two shared-secret issuers without `issuer` holding the same secret for the same algorithm:
+///   that secret would verify for both, and which one a token lands on would depend on the
+///   order of the configuration (a key verifies only for its own issuer).
+pub(crate) fn check_ambiguity(issuers: &[PreparedIssuer]) -> Result<(), ConfigError> {
+    let open: Vec<(usize, &PreparedIssuer)> = issuers
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.iss.is_none())
+        .collect();
+    for (a, first) in &open {
+        for (b, second) in &open {
+            if b <= a {
+                continue;
+            }
+            let shared: Vec<Algorithm> = first
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|alg| second.algorithms.contains(alg))
+                .collect();
+            let Some(alg) = shared.first() else {
+                continue;
+            };
+            match (first.is_symmetric(), second.is_symmetric()) {
+                (true, true) => {
+                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) =
+                        (&first.keys, &second.keys)
+                        && x.fingerprint() == y.fingerprint()
+                    {
+                        return Err(ConfigError::invalid(
+                            format!("issuers[{b}]"),
+                            format!(
+                                "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
+                            ),
+                        ));
+                    }
+                }
+                (false, false) => {
+                    let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
+                        || matches!(second.keys, PreparedKeys::Fixed(_));
+                    if fixed {
+                        return Err(ConfigError::invalid(
+                            format!("issuers[{b}]"),
+                            format!(
+                                "a token signed with {alg} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms"
+                            ),
+                        ));
+                    }
+                }
+                // A secret and a public key never share an algorithm.
+                _ => {}
+            }
         }
-        other => {
-            return Err(ConfigError::invalid(
-                key,
-                format!("scheme {other:?} is not https"),
-            ));
-        }
     }
-    if url.host().is_none() {
-        return Err(ConfigError::invalid(key, "has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::invalid(key, "must not carry credentials"));
-    }
-    Ok(url)
-}
-
-/// `localhost`, `127.0.0.0/8` or `[::1]`, by the literal host: DNS never decides.
-pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fetch_urls_must_be_https_or_loopback() {
-        assert!(parse_fetch_url("https://a.example/jwks", "jwks_url").is_ok());
-        for ok in [
-            "http://localhost:1/j",
-            "http://127.0.0.1:9/j",
-            "http://127.5.6.7/j",
-            "http://[::1]:8/j",
-        ] {
-            assert!(parse_fetch_url(ok, "jwks_url").is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://a.example/jwks",
-            "http://localhost.example/j",
-            "http://10.0.0.1/j",
-            "ftp://a.example/j",
-            "file:///etc/passwd",
-            "https://user:pw@a.example/j",
-            "not a url",
-        ] {
-            let err = parse_fetch_url(bad, "jwks_url").unwrap_err();
-            assert_eq!(err.key(), Some("jwks_url"), "{bad}");
-        }
-    }
 
     #[test]
     fn algorithms_must_fit_the_key_source() {

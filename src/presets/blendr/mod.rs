@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::algorithm::Algorithm;
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 
 use super::de::{self, Id};
+
+pub(crate) mod signed_query;
 
 /// How old a Blendr JWT may be: 5 minutes (plus the leeway of 30 s). Blendr's tokens carry
 /// `iat` and no `exp`.

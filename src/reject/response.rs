@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response};
 
-use crate::error::{ConfigError, Reason, Rejection, RejectionKind};
+use crate::error::ConfigError;
+use crate::reject::{Reason, Rejection, RejectionKind};
 
 /// A body for rejection responses, made by the caller's renderer
 /// ([`JwtGuardBuilder::render_rejections`](crate::JwtGuardBuilder::render_rejections)).
@@ -34,8 +35,9 @@ impl RejectionBody {
 
 pub(crate) type Renderer = Arc<dyn Fn(&Rejection) -> RejectionBody + Send + Sync>;
 
-/// The challenges, prepared when the layer is built, and the optional body renderer.
-pub(crate) struct Challenges {
+/// Builds every refusal response: the responder and bodies prepared when the layer is built,
+/// and the optional body renderer.
+pub(crate) struct Responder {
     realm: String,
     missing: HeaderValue,
     invalid_request: HeaderValue,
@@ -53,16 +55,16 @@ struct Prepared {
     body: Bytes,
 }
 
-impl fmt::Debug for Challenges {
+impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Challenges")
+        f.debug_struct("Responder")
             .field("realm", &self.realm)
             .field("renderer", &self.renderer.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl Challenges {
+impl Responder {
     pub(crate) fn new(realm: &str) -> Result<Self, ConfigError> {
         if realm.is_empty()
             || realm
@@ -113,8 +115,8 @@ impl Challenges {
     }
 
     fn prepared(&self, reason: Reason) -> Option<&Prepared> {
-        let index = Reason::ALL.iter().position(|r| *r == reason)?;
-        self.prepared.get(index)
+        // `Reason::ALL` is in declaration order: a reason's discriminant is its index.
+        self.prepared.get(reason as usize)
     }
 
     pub(crate) fn with_renderer(mut self, renderer: Option<Renderer>) -> Self {
@@ -212,16 +214,15 @@ impl Challenges {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Reason;
 
     fn render(reason: Reason) -> Response<Bytes> {
-        Challenges::new("jwt-guard")
+        Responder::new("jwt-guard")
             .unwrap()
             .response(Rejection::new(reason))
     }
 
     #[test]
-    fn challenges_follow_rfc_6750() {
+    fn responder_follow_rfc_6750() {
         let r = render(Reason::MissingToken);
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer realm=\"jwt-guard\"");
@@ -250,7 +251,7 @@ mod tests {
 
     #[test]
     fn unavailable_has_retry_after_and_no_challenge() {
-        let r = Challenges::new("r")
+        let r = Responder::new("r")
             .unwrap()
             .response(Rejection::unavailable(Reason::KeysUnavailable, 7));
         assert_eq!(r.status(), 503);
@@ -279,10 +280,8 @@ mod tests {
                 format!("nope: {}", rejection.reason().code()),
             )
         });
-        let challenges = Challenges::new("api")
-            .unwrap()
-            .with_renderer(Some(renderer));
-        let r = challenges.response(Rejection::new(Reason::Expired));
+        let responder = Responder::new("api").unwrap().with_renderer(Some(renderer));
+        let r = responder.response(Rejection::new(Reason::Expired));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[CONTENT_TYPE], "text/plain");
         assert_eq!(r.body(), "nope: expired");
@@ -292,14 +291,14 @@ mod tests {
                 .unwrap()
                 .starts_with("Bearer realm=\"api\", error=\"invalid_token\"")
         );
-        let r = challenges.response(Rejection::unavailable(Reason::KeysUnavailable, 3));
+        let r = responder.response(Rejection::unavailable(Reason::KeysUnavailable, 3));
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[RETRY_AFTER], "3");
     }
 
     #[test]
     fn grpc_requests_get_a_grpc_status() {
-        let c = Challenges::new("r").unwrap();
+        let c = Responder::new("r").unwrap();
         let r = c.respond(Rejection::new(Reason::MissingToken), true);
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["grpc-status"], "16");
@@ -326,8 +325,8 @@ mod tests {
 
     #[test]
     fn realm_must_be_quotable() {
-        assert_eq!(Challenges::new("a\"b").unwrap_err().key(), Some("realm"));
-        assert_eq!(Challenges::new("").unwrap_err().key(), Some("realm"));
-        assert!(Challenges::new("my api").is_ok());
+        assert_eq!(Responder::new("a\"b").unwrap_err().key(), Some("realm"));
+        assert_eq!(Responder::new("").unwrap_err().key(), Some("realm"));
+        assert!(Responder::new("my api").is_ok());
     }
 }

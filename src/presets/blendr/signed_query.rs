@@ -21,10 +21,11 @@ use std::time::Duration;
 use aws_lc_rs::hmac;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ConfigError, Reason, Rejection};
+use crate::error::ConfigError;
 use crate::issuer::MAX_LEEWAY;
-use crate::replay::{MemoryReplayStore, ReplayStore, ReplayVerdict};
+use crate::reject::{Reason, Rejection};
 use crate::token::percent_decode;
+use crate::verify::replay::{MemoryReplayStore, ReplayStore, ReplayVerdict};
 
 /// The longest query string accepted, in bytes.
 const MAX_QUERY_LEN: usize = 16 * 1024;

@@ -63,7 +63,7 @@ pub(crate) fn client(
 
 pub(crate) async fn fetch(
     client: &reqwest::Client,
-    url: &reqwest::Url,
+    url: &url::Url,
     etag: Option<&HeaderValue>,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {
@@ -77,7 +77,7 @@ pub(crate) async fn fetch(
 
 async fn fetch_inner(
     client: &reqwest::Client,
-    url: &reqwest::Url,
+    url: &url::Url,
     etag: Option<&HeaderValue>,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {

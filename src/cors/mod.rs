@@ -18,10 +18,7 @@ use http::header::{self, Entry, HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
 use crate::error::ConfigError;
-use crate::issuer::is_loopback;
-
-/// The longest `Origin` value considered (scheme, a 253-byte host, a port).
-const MAX_ORIGIN_LEN: usize = 326;
+use crate::origin::{MAX_ORIGIN_LEN, canonical_origin};
 
 /// The methods that are always allowed (CORS-safelisted).
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
@@ -574,52 +571,6 @@ pub(crate) fn append_vary(headers: &mut HeaderMap, name: &'static str) {
             }
         }
     }
-}
-
-/// Checks that `origin` is a canonical serialized origin (`scheme://host[:port]`, lowercase,
-/// punycode, no default port, no path) and returns it. Plain `http` only for loopback hosts
-/// unless `allow_http`.
-pub(crate) fn canonical_origin(origin: &str, allow_http: bool) -> Result<String, String> {
-    if origin == "null" {
-        return Err("`null` is never an allowed origin".into());
-    }
-    if origin == "*" {
-        return Err("`*` is not accepted: list the origins".into());
-    }
-    // Spaces and control bytes are refused outright; other non-ASCII (a Unicode host) goes on
-    // to the parser, so the error can name the punycode form.
-    if origin.len() > MAX_ORIGIN_LEN
-        || origin
-            .bytes()
-            .any(|b| b.is_ascii() && !b.is_ascii_graphic())
-    {
-        return Err("not a serialized origin".into());
-    }
-    if origin.contains('*') {
-        return Err(
-            "`*` is accepted only as the first label of a pattern, as in https://*.example.com"
-                .into(),
-        );
-    }
-    let url = url::Url::parse(origin).map_err(|_| "not a serialized origin".to_owned())?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_http || is_loopback(&url) => {}
-        "http" => {
-            return Err(
-                "plain http is accepted only for loopback hosts (or with the dangerous opt-in)"
-                    .into(),
-            );
-        }
-        _ => return Err("the scheme must be https (or http for loopback)".into()),
-    }
-    let serialized = url.origin().ascii_serialization();
-    if serialized != origin {
-        return Err(format!(
-            "not a canonical serialized origin; did you mean {serialized:?}?"
-        ));
-    }
-    Ok(serialized)
 }
 
 fn parse_pattern(pattern: &str, allow_http: bool) -> Result<Pattern, String> {

@@ -11,9 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
-use crate::error::Reason;
-use crate::json::{self, JsonLimits};
+use crate::keys::algorithm::Algorithm;
+use crate::reject::Reason;
+use crate::strict_json::{self, JsonLimits};
 
 /// The most bytes a base64url header segment may have.
 pub(crate) const MAX_HEADER_SEGMENT: usize = 2048;
@@ -71,7 +71,7 @@ impl<'t> Jws<'t> {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| Reason::MalformedToken)?;
-        let header = json::parse_object(
+        let header = strict_json::parse_object(
             &header_json,
             JsonLimits {
                 max_depth: 4,
@@ -87,7 +87,7 @@ impl<'t> Jws<'t> {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| Reason::MalformedToken)?;
-        let claims = json::parse_object(&payload, limits).map_err(|_| Reason::BadPayload)?;
+        let claims = strict_json::parse_object(&payload, limits).map_err(|_| Reason::BadPayload)?;
 
         Ok(Self {
             alg,

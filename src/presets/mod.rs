@@ -38,14 +38,13 @@
 
 mod appdirect;
 mod blendr;
-mod blendr_query;
 mod de;
 mod pandium;
 mod versori;
 
 pub use appdirect::{AppDirectClaims, appdirect};
+pub use blendr::signed_query::{BlendrQueryIdentity, BlendrSignedQuery, BlendrSignedQueryBuilder};
 pub use blendr::{BlendrClaims, blendr};
-pub use blendr_query::{BlendrQueryIdentity, BlendrSignedQuery, BlendrSignedQueryBuilder};
 pub use de::Id;
 pub use pandium::{PandiumClaims, PandiumTenant, pandium};
 pub use versori::{VersoriClaims, versori};

@@ -12,7 +12,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaParameters, VerificationAlgorithm};
 use base64::Engine as _;
 
-use crate::algorithm::{Algorithm, Family};
+use crate::keys::algorithm::{Algorithm, Family};
 
 /// The least RSA modulus accepted, in bits (RFC 7518 §3.3).
 pub(crate) const MIN_RSA_BITS: u32 = 2048;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::error::Reason;
+use crate::reject::Reason;
 
 /// The largest NumericDate accepted: 9999-12-31T23:59:59Z.
 pub(crate) const MAX_DATE: f64 = 253_402_300_799.0;

@@ -11,8 +11,8 @@ pub(crate) mod remote;
 
 use std::sync::Arc;
 
-use crate::algorithm::Algorithm;
-use crate::key::VerifyingKey;
+use crate::keys::algorithm::Algorithm;
+use crate::keys::key::VerifyingKey;
 
 /// The usable keys of one set, deduplicated.
 #[derive(Debug, Default)]

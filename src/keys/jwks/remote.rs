@@ -26,10 +26,10 @@ use super::discovery;
 use super::fetch::{self, FetchLimits, Fetched};
 use super::parse::parse_jwks;
 use super::{KeySet, Lookup};
-use crate::algorithm::Algorithm;
 use crate::clock::Clock;
-use crate::error::{Reason, Rejection};
-use crate::key::VerifyingKey;
+use crate::keys::algorithm::Algorithm;
+use crate::keys::key::VerifyingKey;
+use crate::reject::{Reason, Rejection};
 
 /// The settings of one remote key set.
 #[derive(Clone, Debug)]
@@ -63,13 +63,13 @@ struct Control {
 #[derive(Debug)]
 pub(crate) enum Source {
     /// A configured JWKS URL.
-    Jwks(reqwest::Url),
+    Jwks(url::Url),
     /// OIDC discovery: the `jwks_uri` of the issuer's discovery document, resolved by the first
     /// fetch and again after a failed one.
     Discovery {
-        config: reqwest::Url,
+        config: url::Url,
         issuer: String,
-        resolved: Mutex<Option<reqwest::Url>>,
+        resolved: Mutex<Option<url::Url>>,
     },
 }
 
@@ -277,7 +277,7 @@ impl RemoteJwks {
     }
 
     /// The JWKS URL: the configured one, or the discovered `jwks_uri`.
-    async fn jwks_url(&self) -> Result<reqwest::Url, String> {
+    async fn jwks_url(&self) -> Result<url::Url, String> {
         match &self.source {
             Source::Jwks(url) => Ok(url.clone()),
             Source::Discovery {

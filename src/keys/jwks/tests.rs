@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::parse::{MAX_KEYS, SetError, parse_jwks};
 use super::{KeySet, Lookup};
-use crate::algorithm::Algorithm::{self, *};
+use crate::keys::algorithm::Algorithm::{self, *};
 
 /// Every public-key algorithm the crate verifies.
 const ALL: &[Algorithm] = &[
@@ -24,7 +24,7 @@ const ANY_RSA: &[Algorithm] = &[RS256, RS384, RS512, PS256, PS384, PS512];
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../tests/fixtures/jwks/", $name, ".json"))
+        include_str!(concat!("../../../tests/fixtures/jwks/", $name, ".json"))
     };
 }
 

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
-use crate::claims::Dates;
 use crate::identity::Verified;
+use crate::issuer::claims::Dates;
 
 /// The longest an entry is kept, whatever its token says.
 pub(crate) const MAX_ENTRY_TTL: Duration = Duration::from_secs(3600);
@@ -35,7 +35,7 @@ pub(crate) struct CachedToken {
     pub(crate) authority: usize,
     pub(crate) key_id: u64,
     /// The generation of the key set the key was last found in (0: not yet looked at), for
-    /// [`RemoteJwks::still_has`](crate::jwks::remote::RemoteJwks::still_has).
+    /// [`RemoteJwks::still_has`](crate::keys::jwks::remote::RemoteJwks::still_has).
     pub(crate) key_confirmed: AtomicU64,
     pub(crate) dates: Dates,
     pub(crate) valid_until: Option<f64>,
@@ -279,7 +279,7 @@ mod hot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithm::Algorithm;
+    use crate::keys::algorithm::Algorithm;
 
     fn entry(valid_until: Option<f64>) -> CachedToken {
         CachedToken {

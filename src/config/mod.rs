@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::algorithm::Algorithm;
-use crate::builder::{JwtGuard, JwtGuardBuilder};
+use crate::builder::JwtGuardBuilder;
 use crate::cors::Cors;
 use crate::error::ConfigError;
+use crate::guard::JwtGuard;
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 use crate::token::TokenSource;
 
 /// A parsed configuration file.

@@ -8,13 +8,13 @@ use http::{Request, Response, header};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::GuardBody;
 use crate::cors::{self, RequestOrigin};
-use crate::error::{Reason, Rejection};
-use crate::future::ResponseFuture;
 use crate::identity::Verified;
-use crate::layer::Mode;
-use crate::shared::Shared;
+use crate::layer::body::GuardBody;
+use crate::layer::future::ResponseFuture;
+use crate::layer::shared::Mode;
+use crate::layer::shared::Shared;
+use crate::reject::{Reason, Rejection};
 use crate::token;
 
 /// The middleware service made by [`JwtGuardLayer`](crate::JwtGuardLayer).
@@ -103,7 +103,7 @@ where
             if mode.optional {
                 #[cfg(feature = "axum")]
                 req.extensions_mut()
-                    .insert(crate::extract::Anonymous(Arc::clone(&shared.challenges)));
+                    .insert(crate::extract::Anonymous(Arc::clone(&shared.responder)));
                 return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
             }
             let rejection = Rejection::new(Reason::MissingToken);

@@ -1,22 +1,21 @@
-//! The layer: a cheap handle (one `Arc`) that wraps a service in [`JwtGuardService`].
+//! The tower face, read top to bottom: the [`JwtGuardLayer`] handle (this file), the state every
+//! clone shares (`shared`), the [`JwtGuardService`] that runs a request's flow (`service`), its
+//! named [`ResponseFuture`] (`future`) and the [`GuardBody`] of every response (`body`).
 
 use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::service::JwtGuardService;
-use crate::shared::Shared;
+pub(crate) mod body;
+pub(crate) mod future;
+pub(crate) mod service;
+pub(crate) mod shared;
 
-/// What a layer does: CORS, authentication, or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mode {
-    /// Answer preflights, refuse foreign origins, decorate responses.
-    pub(crate) cors: bool,
-    /// Verify tokens.
-    pub(crate) auth: bool,
-    /// A request without any token passes without identity (a bad token is still refused).
-    pub(crate) optional: bool,
-}
+pub use body::GuardBody;
+pub use future::ResponseFuture;
+pub use service::JwtGuardService;
+
+use shared::{Mode, Shared};
 
 /// The tower [`Layer`] of a [`JwtGuard`](crate::JwtGuard). Cloning it is an `Arc` bump.
 ///

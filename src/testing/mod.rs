@@ -31,9 +31,9 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::algorithm::Algorithm;
 use crate::clock::{Clock, SystemClock};
 use crate::issuer::Issuer;
+use crate::keys::algorithm::Algorithm;
 
 /// A signing key of the test issuer.
 pub struct TestKey {

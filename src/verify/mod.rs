@@ -1,27 +1,31 @@
 //! From a token string to a [`Verified`] identity, or the [`Reason`] it was refused.
 //!
-//! 1. parse the compact JWS and check its header ([`crate::jws`]);
+//! 1. parse the compact JWS and check its header ([`crate::verify::jws`]);
 //! 2. pick the issuers: the one whose `issuer` equals the token's `iss`, else those without one;
 //! 3. pick the key: shared secrets are tried in turn (an HMAC costs well under a microsecond);
 //!    for public keys exactly one key of one issuer must fit, so a request never costs more
 //!    than one asymmetric signature check;
 //! 4. verify the signature, then the claims, the tenant, the origin bindings and replays.
 
+pub(crate) mod cache;
+pub(crate) mod jws;
+pub(crate) mod replay;
+
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::algorithm::Algorithm;
-use crate::cache::{CachedToken, TokenCache};
 use crate::clock::Clock;
-use crate::error::{Reason, Rejection};
 use crate::identity::Verified;
 use crate::issuer::{PreparedIssuer, PreparedKeys};
-use crate::json::JsonLimits;
-use crate::jwks::remote::RemoteJwks;
-use crate::jws::Jws;
-use crate::key::VerifyingKey;
-use crate::replay::{ReplayStore, ReplayVerdict};
+use crate::keys::algorithm::Algorithm;
+use crate::keys::jwks::remote::RemoteJwks;
+use crate::keys::key::VerifyingKey;
+use crate::reject::{Reason, Rejection};
+use crate::strict_json::JsonLimits;
+use crate::verify::cache::{CachedToken, TokenCache};
+use crate::verify::jws::Jws;
+use crate::verify::replay::{ReplayStore, ReplayVerdict};
 
 /// An issuer with its live key source.
 #[derive(Debug)]

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::fetch::{self, FetchError, FetchLimits, Fetched};
-use crate::issuer::parse_fetch_url;
-use crate::json::{self, JsonLimits};
+use crate::origin::parse_fetch_url;
+use crate::strict_json::{self, JsonLimits};
 
 /// Why discovery failed. Carries no document content.
 #[derive(Debug)]
@@ -29,19 +29,18 @@ impl std::fmt::Display for DiscoveryError {
 }
 
 /// The discovery URL of an issuer: `{issuer}/.well-known/openid-configuration` (no double slash).
-pub(crate) fn discovery_url(issuer: &reqwest::Url) -> Result<reqwest::Url, String> {
+pub(crate) fn discovery_url(issuer: &url::Url) -> Result<url::Url, String> {
     let base = issuer.as_str().trim_end_matches('/');
-    reqwest::Url::parse(&format!("{base}/.well-known/openid-configuration"))
-        .map_err(|e| e.to_string())
+    url::Url::parse(&format!("{base}/.well-known/openid-configuration")).map_err(|e| e.to_string())
 }
 
 /// Fetches the discovery document and returns its `jwks_uri`.
 pub(crate) async fn discover(
     client: &reqwest::Client,
-    config_url: &reqwest::Url,
+    config_url: &url::Url,
     expected_issuer: &str,
     limits: FetchLimits,
-) -> Result<reqwest::Url, DiscoveryError> {
+) -> Result<url::Url, DiscoveryError> {
     let body = match fetch::fetch(client, config_url, None, limits).await {
         Ok(Fetched::Body { body, .. }) => body,
         Ok(Fetched::NotModified { .. }) => return Err(DiscoveryError::NotJson),
@@ -51,8 +50,8 @@ pub(crate) async fn discover(
 }
 
 /// Reads `issuer` and `jwks_uri` from a discovery document.
-pub(crate) fn jwks_uri(body: &[u8], expected_issuer: &str) -> Result<reqwest::Url, DiscoveryError> {
-    let doc = json::parse_object(
+pub(crate) fn jwks_uri(body: &[u8], expected_issuer: &str) -> Result<url::Url, DiscoveryError> {
+    let doc = strict_json::parse_object(
         body,
         JsonLimits {
             max_depth: 8,
@@ -76,7 +75,7 @@ mod tests {
 
     #[test]
     fn discovery_url_has_one_slash() {
-        let iss = reqwest::Url::parse("https://login.example/tenant/").unwrap();
+        let iss = url::Url::parse("https://login.example/tenant/").unwrap();
         assert_eq!(
             discovery_url(&iss).unwrap().as_str(),
             "https://login.example/tenant/.well-known/openid-configuration"
