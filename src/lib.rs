@@ -10,28 +10,44 @@
     )
 )]
 
-// Build time: the settings are checked once and become a guard.
-mod builder; // JwtGuardBuilder: every setting checked, `build()` wires the parts
-mod error; // ConfigError: a configuration mistake, naming its key
-mod guard; // JwtGuard: layers, `verify`, `warm_up`, readiness
-mod issuer; // Issuer: key source and claim rules; `prepare` checks them once
+// The modules, in the order a request meets them: built once, then the tower face, then each
+// stage of a request's flow, then what serves every stage.
 
-// Request time, in the order a request flows.
-mod cors; // ① Origin and ② CORS: preflights answered before auth, foreign origins refused
-mod identity; // Verified: the identity put into the request's extensions
-mod keys; // algorithms and verifying keys, prepared once: PEM, secret or a fetched JWKS
-mod layer; // the tower face: JwtGuardLayer → JwtGuardService::call → ResponseFuture → GuardBody
-mod origin; // canonical origins, loopback hosts and fetchable URLs (a leaf)
+/// `JwtGuardBuilder`: every setting checked once; `build()` wires the parts.
+mod builder;
+/// `Issuer`: a key source and the claim rules; prepared and cross-checked once at build.
+mod issuer;
+/// `JwtGuard`: makes the layers, verifies tokens directly, reports readiness.
+mod guard;
+/// The tower face: `JwtGuardLayer` → `JwtGuardService::call` → `ResponseFuture` → `GuardBody`.
+mod layer;
+/// ① the `Origin` and ② CORS: preflights answered before auth, foreign origins refused.
+mod cors;
+/// Canonical origins, loopback hosts and the URLs the layer may fetch (a leaf).
+mod origin;
+/// ③ the token, from its sources: bearer header, cookie or query parameter.
+mod token;
+/// ④ `Engine`: token cache, compact JWS, issuer and key choice, claims, replay.
+mod verify;
+/// serde_json with duplicate members refused and depth and entry limits.
+mod strict_json;
+/// Algorithms and verifying keys, prepared once: PEM, shared secret or a fetched JWKS.
+mod keys;
+/// `Verified`: the identity put into the request's extensions.
+mod identity;
+/// Why a request is refused (one table) and the RFC 6750 or gRPC response it gets.
 mod reject;
-mod strict_json; // serde_json with duplicate members refused and depth/entry limits
-mod token; // ③ the token from its sources: bearer header, cookie, query parameter
-mod verify; // ④ Engine: cache, compact JWS, issuer and key choice, claims, replay // Reason/Rejection (one table) and the RFC 6750 / gRPC response of a refusal
-
-// Around the flow.
-mod clock; // Clock, SystemClock, ManualClock: every date and TTL reads one
+/// `ConfigError`: a configuration mistake, naming its key.
+mod error;
+/// `Clock`: every date, TTL and cooldown reads one (a `ManualClock` in tests).
+mod clock;
+/// Metric names; no-ops without the `metrics` feature.
+mod metrics;
+/// Poison-tolerant lock helpers.
+mod sync;
+/// The TOML configuration file, mapped onto the builder (feature `config`).
 #[cfg(feature = "config")]
 mod config;
-mod metrics; // metric names; no-op without the `metrics` feature // TOML configuration → builder (feature `config`)
 
 pub use builder::{DEFAULT_TOKEN_CACHE_BYTES, JwtGuardBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::issuer::Issuer;
 use crate::keys::algorithm::Algorithm;
+use crate::sync::lock;
 
 /// A signing key of the test issuer.
 pub struct TestKey {
@@ -592,12 +593,5 @@ async fn serve(listener: TcpListener, state: Arc<ServerState>) {
             let _ = stream.write_all(&body).await;
             let _ = stream.shutdown().await;
         });
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }

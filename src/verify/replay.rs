@@ -85,10 +85,7 @@ impl MemoryReplayStore {
         let Some(shard) = self.shards.get(index) else {
             return ReplayVerdict::Full;
         };
-        let mut map = match shard.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = crate::sync::lock(shard);
         if let Some(until) = map.get(&key)
             && *until > now
         {

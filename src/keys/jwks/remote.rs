@@ -30,6 +30,7 @@ use crate::clock::Clock;
 use crate::keys::algorithm::Algorithm;
 use crate::keys::key::VerifyingKey;
 use crate::reject::{Reason, Rejection};
+use crate::sync::{self, lock};
 
 /// The settings of one remote key set.
 #[derive(Clone, Debug)]
@@ -217,10 +218,7 @@ impl RemoteJwks {
     }
 
     fn snapshot(&self) -> Option<Arc<Snapshot>> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        sync::read(&self.current).clone()
     }
 
     /// The current set, unless it is older than its TTL plus `max_stale`.
@@ -387,10 +385,7 @@ impl RemoteJwks {
 
     fn install(&self, snapshot: Option<Arc<Snapshot>>) {
         let fresh_until = snapshot.as_ref().map_or(0, |s| nanos(s.expires_at));
-        let mut guard = match self.current.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut guard = sync::write(&self.current);
         *guard = snapshot;
         // Under the write lock, after the snapshot: a reader that sees the new generation
         // (Acquire) sees this snapshot or a later one.
@@ -418,11 +413,4 @@ fn settle(lookup: Lookup<'_>) -> Result<Arc<VerifyingKey>, Rejection> {
 async fn wait(mut done: watch::Receiver<bool>) {
     // Err: the fetch task is gone (runtime shutting down); the caller re-reads the state.
     let _ = done.wait_for(|done| *done).await;
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
