@@ -220,6 +220,11 @@ fn vary<T>(res: &Response<T>) -> Vec<String> {
         .collect()
 }
 
+/// Every `name` line, as sent.
+fn lines<'a>(h: &'a http::HeaderMap, name: &HeaderName) -> Vec<&'a HeaderValue> {
+    h.get_all(name).iter().collect()
+}
+
 fn no_cors_headers<T>(res: &Response<T>) {
     for name in [ACAO, ACAC, ACAM, ACAH, ACMA, ACEH, ACAPN] {
         assert!(
@@ -228,6 +233,12 @@ fn no_cors_headers<T>(res: &Response<T>) {
             res.headers()
         );
     }
+}
+
+/// No CORS headers, and `Vary: origin` all the same (the answer depends on it).
+fn assert_not_cors(res: &Response<()>) {
+    no_cors_headers(res);
+    assert_eq!(vary(res), ["origin"]);
 }
 
 fn error_code(body: &str) -> String {
@@ -246,16 +257,8 @@ fn assert_pf_ok_as(label: &str, res: &Response<()>, body: &str, origin: &str, pn
     assert_eq!(res.status(), 204, "{label}: {body}");
     assert_eq!(body, "", "{label}");
     let h = res.headers();
-    assert_eq!(
-        h.get_all(&ACAO).iter().collect::<Vec<_>>(),
-        [origin],
-        "{label}"
-    );
-    assert_eq!(
-        h.get_all(&ACAC).iter().collect::<Vec<_>>(),
-        ["true"],
-        "{label}"
-    );
+    assert_eq!(lines(h, &ACAO), [origin], "{label}");
+    assert_eq!(lines(h, &ACAC), ["true"], "{label}");
     assert_eq!(h[&ACAM], M_METHODS, "{label}");
     assert_eq!(h[&ACAH], M_HEADERS, "{label}");
     assert_eq!(h[&ACMA], "600", "{label}");
@@ -295,21 +298,9 @@ fn assert_act_ok(res: &Response<()>, origin: &str) {
 /// [`assert_act_ok`], naming `label` (a table row) in every failure.
 fn assert_act_ok_as(label: &str, res: &Response<()>, origin: &str) {
     let h = res.headers();
-    assert_eq!(
-        h.get_all(&ACAO).iter().collect::<Vec<_>>(),
-        [origin],
-        "{label}: {h:?}"
-    );
-    assert_eq!(
-        h.get_all(&ACAC).iter().collect::<Vec<_>>(),
-        ["true"],
-        "{label}"
-    );
-    assert_eq!(
-        h.get_all(&ACEH).iter().collect::<Vec<_>>(),
-        [M_EXPOSE],
-        "{label}"
-    );
+    assert_eq!(lines(h, &ACAO), [origin], "{label}: {h:?}");
+    assert_eq!(lines(h, &ACAC), ["true"], "{label}");
+    assert_eq!(lines(h, &ACEH), [M_EXPOSE], "{label}");
     for name in [ACAM, ACAH, ACMA, ACAPN] {
         assert!(
             !h.contains_key(&name),
@@ -581,8 +572,7 @@ async fn an_options_request_without_request_method_needs_a_token_rows_5_to_7() {
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"jwt-guard\""
         );
-        no_cors_headers(&res);
-        assert_eq!(vary(&res), ["origin"]);
+        assert_not_cors(&res);
     }
     let (res, body) = api
         .send(request(
@@ -593,8 +583,7 @@ async fn an_options_request_without_request_method_needs_a_token_rows_5_to_7() {
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(body, "OPTIONS u1");
-    no_cors_headers(&res);
-    assert_eq!(vary(&res), ["origin"]);
+    assert_not_cors(&res);
 }
 
 // ----- actual requests: rows 17–22, 55, 56, 66 --------------------------------------------------
@@ -795,12 +784,10 @@ async fn without_origin_requests_pass_and_still_vary_row_22() {
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(body, "GET s2s");
-    no_cors_headers(&res);
-    assert_eq!(vary(&res), ["origin"]);
+    assert_not_cors(&res);
     let (res, _) = api.send(request("GET", "/data", &[])).await;
     assert_eq!(res.status(), 401);
-    no_cors_headers(&res);
-    assert_eq!(vary(&res), ["origin"]);
+    assert_not_cors(&res);
     assert_eq!(api.calls(), 1);
 }
 
@@ -831,8 +818,7 @@ async fn two_origin_headers_are_a_bad_request_in_either_order_rows_48_49() {
                 res.headers()[header::WWW_AUTHENTICATE],
                 "Bearer realm=\"jwt-guard\", error=\"invalid_request\""
             );
-            no_cors_headers(&res);
-            assert_eq!(vary(&res), ["origin"]);
+            assert_not_cors(&res);
         }
     }
     assert_eq!(api.calls(), 0);
@@ -863,8 +849,7 @@ async fn vary_is_appended_and_inner_cors_headers_are_replaced_rows_55_56() {
         .send(request("GET", "/star", &[("authorization", &auth)]))
         .await;
     assert_eq!(res.status(), 200);
-    no_cors_headers(&res);
-    assert_eq!(vary(&res), ["origin"]);
+    assert_not_cors(&res);
 }
 
 // ----- patterns and IDN: rows 37–44 --------------------------------------------------------------
@@ -1141,8 +1126,7 @@ async fn bindings_without_cors_refuse_foreign_origins_and_vary() {
     let acme = bearer(&issuer.token().tenant("acme").sign());
     let (res, _) = api.send(cross("GET", "/data", MARKETPLACE, &acme)).await;
     assert_eq!(res.status(), 200);
-    no_cors_headers(&res);
-    assert_eq!(vary(&res), ["origin"]);
+    assert_not_cors(&res);
     let (res, body) = api.send(cross("GET", "/data", EVIL, &acme)).await;
     assert_origin_refused(&res, &body);
     // An Origin that is not text is an Origin all the same: not server to server.
