@@ -185,6 +185,12 @@ impl Serve {
         assert!(status.success());
     }
 
+    /// SIGTERM, and a successful exit.
+    async fn stop(&mut self) {
+        self.signal("TERM");
+        assert!(self.wait().await.success());
+    }
+
     async fn wait(&mut self) -> ExitStatus {
         tokio::time::timeout(BOUND, self.child.wait())
             .await
@@ -250,6 +256,12 @@ max_age = "2h"
 
 async fn start_default(issuer: &TestIssuer, extra: &str) -> Serve {
     Serve::start_with(&config(issuer.jwks_url(), extra), &[(SECRET_VAR, SECRET)]).await
+}
+
+/// [`start_default`] without extra config, with `RUST_LOG=rust_log`.
+async fn start_logging(issuer: &TestIssuer, rust_log: &str) -> Serve {
+    let envs = [(SECRET_VAR, SECRET), ("RUST_LOG", rust_log)];
+    Serve::start_with(&config(issuer.jwks_url(), ""), &envs).await
 }
 
 fn now() -> u64 {
@@ -911,11 +923,7 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
     let token = issuer.token().issuer(ISS).tenant("other").sign();
 
     // Rejections are logged at debug, with their reason code.
-    let mut serve = Serve::start_with(
-        &config(issuer.jwks_url(), ""),
-        &[(SECRET_VAR, SECRET), ("RUST_LOG", "jwt_guard=debug")],
-    )
-    .await;
+    let mut serve = start_logging(&issuer, "jwt_guard=debug").await;
     let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 403);
     let deadline = tokio::time::Instant::now() + BOUND;
@@ -934,8 +942,7 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
         !stderr.contains('\u{1b}'),
         "no colour codes when stderr is not a terminal"
     );
-    serve.signal("TERM");
-    assert!(serve.wait().await.success());
+    serve.stop().await;
     assert_eq!(
         serve.stdout_rest.lock().unwrap().as_str(),
         "",
@@ -943,15 +950,10 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
     );
 
     // RUST_LOG=off: nothing at all on stderr.
-    let mut serve = Serve::start_with(
-        &config(issuer.jwks_url(), ""),
-        &[(SECRET_VAR, SECRET), ("RUST_LOG", "off")],
-    )
-    .await;
+    let mut serve = start_logging(&issuer, "off").await;
     let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 403);
-    serve.signal("TERM");
-    assert!(serve.wait().await.success());
+    serve.stop().await;
     assert_eq!(serve.stderr(), "");
 }
 
