@@ -18,7 +18,6 @@ use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -29,6 +28,10 @@ use jwt_guard::testing::TestIssuer;
 use jwt_guard::{JwtGuard, Reason, TokenSource, Verified};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+#[path = "support/whoami.rs"]
+mod whoami;
+use whoami::whoami;
 
 const PANDIUM_SECRET: &str = "pandium-shared-secret-0123456789abcdef";
 const BLENDR_KEY: &str = "blendr-partner-api-key-0123456789abcdef";
@@ -122,45 +125,36 @@ async fn market() -> (TestIssuer, Router) {
     let app = Router::new()
         .route(
             "/whoami",
-            get(|req: Request<Body>| async move {
-                let Some(who) = req.extensions().get::<Verified>().cloned() else {
-                    return StatusCode::IM_A_TEAPOT.into_response();
-                };
-                let typed = match who.issuer() {
-                    "appdirect" => {
-                        let c: AppDirectClaims = who.claims_as().unwrap();
-                        json!({"name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
-                    }
-                    "pandium" => {
-                        let c: PandiumClaims = who.claims_as().unwrap();
-                        let ti = c.ti.unwrap_or_default();
-                        json!({"external_id": c.external_id, "uem": ti.uem, "ili": ti.ili,
-                               "connector_name": ti.xti_str("connector_name")})
-                    }
-                    "blendr" => {
-                        let c: BlendrClaims = who.claims_as().unwrap();
-                        json!({"accountid": c.accountid.as_str(), "number": c.accountid.was_number(),
-                               "userid": c.userid.map(|u| u.to_string()), "api_key": c.api_key})
-                    }
-                    "versori" => {
-                        let c: VersoriClaims = who.claims_as().unwrap();
-                        json!({"iss": c.iss, "aud": c.aud})
-                    }
-                    other => json!(other),
-                };
-                axum::Json(json!({
-                    "issuer": who.issuer(),
-                    "alg": who.algorithm().as_str(),
-                    "sub": who.subject(),
-                    "tenant": who.tenant(),
-                    "uri": req.uri().to_string(),
-                    "typed": typed,
-                }))
-                .into_response()
-            }),
+            get(|req: Request<Body>| async move { whoami(&req, typed_claims) }),
         )
         .layer(guard.layer());
     (jwks, app)
+}
+
+/// The typed claims of the marketplace that issued the token, as `/whoami` shows them.
+fn typed_claims(who: &Verified) -> Value {
+    match who.issuer() {
+        "appdirect" => {
+            let c: AppDirectClaims = who.claims_as().unwrap();
+            json!({"name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
+        }
+        "pandium" => {
+            let c: PandiumClaims = who.claims_as().unwrap();
+            let ti = c.ti.unwrap_or_default();
+            json!({"external_id": c.external_id, "uem": ti.uem, "ili": ti.ili,
+                   "connector_name": ti.xti_str("connector_name")})
+        }
+        "blendr" => {
+            let c: BlendrClaims = who.claims_as().unwrap();
+            json!({"accountid": c.accountid.as_str(), "number": c.accountid.was_number(),
+                   "userid": c.userid.map(|u| u.to_string()), "api_key": c.api_key})
+        }
+        "versori" => {
+            let c: VersoriClaims = who.claims_as().unwrap();
+            json!({"iss": c.iss, "aud": c.aud})
+        }
+        other => json!(other),
+    }
 }
 
 /// `GET uri`, with `Authorization: Bearer token` when given: status, challenge, body.
@@ -194,19 +188,48 @@ async fn accepted(app: &Router, uri: &str, bearer: Option<&str>) -> Value {
     body
 }
 
-async fn refused(app: &Router, uri: &str, bearer: Option<&str>, description: &str) {
-    let (status, challenge, body) = call(app, uri, bearer).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
-    assert_eq!(
-        challenge,
-        format!(
-            "Bearer realm=\"jwt-guard\", error=\"invalid_token\", error_description=\"{description}\""
-        )
-    );
-    assert_eq!(
-        body,
-        json!({"error": "invalid_token", "error_description": description})
-    );
+/// A [`refused`] row: (label, uri, bearer token, description).
+type Refusal<'a> = (&'a str, String, Option<String>, &'a str);
+
+/// Each row is refused: 401 `invalid_token` with its description, the label named in every
+/// failure.
+async fn refused(app: &Router, rows: impl IntoIterator<Item = Refusal<'_>>) {
+    for (label, uri, bearer, description) in rows {
+        let (status, challenge, body) = call(app, &uri, bearer.as_deref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}: {uri}: {body}");
+        assert_eq!(
+            challenge,
+            format!(
+                "Bearer realm=\"jwt-guard\", error=\"invalid_token\", error_description=\"{description}\""
+            ),
+            "{label}"
+        );
+        assert_eq!(
+            body,
+            json!({"error": "invalid_token", "error_description": description}),
+            "{label}"
+        );
+    }
+}
+
+/// [`refused`] rows: each (token name, description) of `marketplace`, in the header.
+fn in_header<'a>(marketplace: &str, rows: &[(&'a str, &'a str)]) -> Vec<Refusal<'a>> {
+    rows.iter()
+        .map(|&(name, description)| {
+            let bearer = Some(token(marketplace, name));
+            (name, "/whoami".to_owned(), bearer, description)
+        })
+        .collect()
+}
+
+/// [`refused`] rows: each (token name, description) of `marketplace`, in the query `param`.
+fn in_query<'a>(marketplace: &str, param: &str, rows: &[(&'a str, &'a str)]) -> Vec<Refusal<'a>> {
+    rows.iter()
+        .map(|&(name, description)| {
+            let uri = format!("/whoami?{param}={}", token(marketplace, name));
+            (name, uri, None, description)
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -236,34 +259,13 @@ async fn appdirect_tokens_minted_by_pyjwt() {
     );
     assert_eq!(body["error"], "insufficient_scope");
 
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("appdirect", "missing_tenant")),
-        "a required claim is missing",
-    )
-    .await;
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("appdirect", "expired")),
-        "the token has expired",
-    )
-    .await;
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("appdirect", "long_lived")),
-        "the token lifetime is too long",
-    )
-    .await;
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("appdirect", "wrong_key")),
-        "the token signature is invalid",
-    )
-    .await;
+    let rows = [
+        ("missing_tenant", "a required claim is missing"),
+        ("expired", "the token has expired"),
+        ("long_lived", "the token lifetime is too long"),
+        ("wrong_key", "the token signature is invalid"),
+    ];
+    refused(&app, in_header("appdirect", &rows)).await;
 }
 
 #[tokio::test]
@@ -300,37 +302,32 @@ async fn pandium_tokens_minted_by_pyjwt() {
     assert_eq!(who["typed"]["connector_name"], "gwt");
 
     // Replayed jti, wrong secret, stale iat, missing required claims.
-    refused(
-        &app,
-        &format!("/whoami?tenant={sample}"),
-        None,
-        "the token was already used",
-    )
-    .await;
-    refused(&app, "/whoami", Some(&sample), "the token was already used").await;
-    let uri = |name: &str| format!("/whoami?tenant={}", token("pandium", name));
-    refused(
-        &app,
-        &uri("wrong_secret"),
-        None,
-        "the token signature is invalid",
-    )
-    .await;
-    refused(&app, &uri("stale_iat"), None, "the token is too old").await;
-    refused(
-        &app,
-        &uri("missing_sub"),
-        None,
-        "a required claim is missing",
-    )
-    .await;
-    refused(
-        &app,
-        &uri("missing_jti"),
-        None,
-        "a required claim is missing",
-    )
-    .await;
+    let used = "the token was already used";
+    let mut rows: Vec<Refusal<'_>> = vec![
+        (
+            "replayed in the query",
+            format!("/whoami?tenant={sample}"),
+            None,
+            used,
+        ),
+        (
+            "replayed in the header",
+            "/whoami".to_owned(),
+            Some(sample),
+            used,
+        ),
+    ];
+    rows.extend(in_query(
+        "pandium",
+        "tenant",
+        &[
+            ("wrong_secret", "the token signature is invalid"),
+            ("stale_iat", "the token is too old"),
+            ("missing_sub", "a required claim is missing"),
+            ("missing_jti", "a required claim is missing"),
+        ],
+    ));
+    refused(&app, rows).await;
 }
 
 #[tokio::test]
@@ -355,22 +352,12 @@ async fn blendr_tokens_minted_by_pyjwt() {
     assert_eq!(who["typed"]["number"], false);
     assert_eq!(who["typed"]["userid"], "456");
 
-    let uri = |name: &str| format!("/whoami?jwt={}", token("blendr", name));
-    refused(
-        &app,
-        &uri("wrong_key"),
-        None,
-        "the token signature is invalid",
-    )
-    .await;
-    refused(&app, &uri("stale_iat"), None, "the token is too old").await;
-    refused(
-        &app,
-        &uri("missing_accountid"),
-        None,
-        "a required claim is missing",
-    )
-    .await;
+    let rows = [
+        ("wrong_key", "the token signature is invalid"),
+        ("stale_iat", "the token is too old"),
+        ("missing_accountid", "a required claim is missing"),
+    ];
+    refused(&app, in_query("blendr", "jwt", &rows)).await;
 }
 
 #[tokio::test]
@@ -419,26 +406,11 @@ async fn versori_style_tokens_minted_by_pyjwt() {
     let who = accepted(&app, "/whoami", Some(&token("versori", "audience_list"))).await;
     assert_eq!(who["typed"]["aud"], json!(["billing-api", VERSORI_AUD]));
 
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("versori", "wrong_aud")),
-        "the token audience is not accepted",
-    )
-    .await;
-    // Another `iss` is not routed to the partner's key: no issuer without `iss` takes EdDSA.
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("versori", "wrong_iss")),
-        "the token algorithm is not allowed",
-    )
-    .await;
-    refused(
-        &app,
-        "/whoami",
-        Some(&token("versori", "missing_sub")),
-        "a required claim is missing",
-    )
-    .await;
+    let rows = [
+        ("wrong_aud", "the token audience is not accepted"),
+        // Another `iss` is not routed to the partner's key: no issuer without `iss` takes EdDSA.
+        ("wrong_iss", "the token algorithm is not allowed"),
+        ("missing_sub", "a required claim is missing"),
+    ];
+    refused(&app, in_header("versori", &rows)).await;
 }

@@ -35,6 +35,11 @@ const ISS: &str = "https://marketplace.example";
 const SECRET_VAR: &str = "SERVE_CONTRACT_PANDIUM_SECRET";
 const SECRET: &str = "a-pandium-shared-secret-of-32-bytes-at-least";
 const ORIGIN: &str = "https://app.marketplace.example";
+const PREFLIGHT_VARY: [&str; 3] = [
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
+];
 
 // ---------------------------------------------------------------------------------------------
 // The process under test.
@@ -180,6 +185,12 @@ impl Serve {
         assert!(status.success());
     }
 
+    /// SIGTERM, and a successful exit.
+    async fn stop(&mut self) {
+        self.signal("TERM");
+        assert!(self.wait().await.success());
+    }
+
     async fn wait(&mut self) -> ExitStatus {
         tokio::time::timeout(BOUND, self.child.wait())
             .await
@@ -245,6 +256,12 @@ max_age = "2h"
 
 async fn start_default(issuer: &TestIssuer, extra: &str) -> Serve {
     Serve::start_with(&config(issuer.jwks_url(), extra), &[(SECRET_VAR, SECRET)]).await
+}
+
+/// [`start_default`] without extra config, with `RUST_LOG=rust_log`.
+async fn start_logging(issuer: &TestIssuer, rust_log: &str) -> Serve {
+    let envs = [(SECRET_VAR, SECRET), ("RUST_LOG", rust_log)];
+    Serve::start_with(&config(issuer.jwks_url(), ""), &envs).await
 }
 
 fn now() -> u64 {
@@ -327,20 +344,79 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// The rejection `status` with this challenge and JSON body; `label` (a table row, or empty)
+/// is named in every failure.
 fn assert_rejection(
+    label: &str,
     answer: &Answer,
     status: u16,
     challenge: Option<&str>,
     error: &str,
     description: &str,
 ) {
-    assert_eq!(answer.status.as_u16(), status, "{}", answer.body);
-    assert_eq!(answer.header("www-authenticate"), challenge);
-    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.status.as_u16(), status, "{label}: {}", answer.body);
+    assert_eq!(answer.header("www-authenticate"), challenge, "{label}");
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/json"),
+        "{label}"
+    );
     assert_eq!(
         answer.json(),
-        json!({"error": error, "error_description": description})
+        json!({"error": error, "error_description": description}),
+        "{label}"
     );
+}
+
+/// 401 `missing_token` with the configured realm's bare challenge.
+fn assert_missing_token(label: &str, answer: &Answer) {
+    let challenge = format!("Bearer realm=\"{REALM}\"");
+    let description = "no bearer token was presented";
+    assert_rejection(
+        label,
+        answer,
+        401,
+        Some(&challenge),
+        "missing_token",
+        description,
+    );
+}
+
+/// 400 `invalid_request` with this description.
+fn assert_invalid_request(label: &str, answer: &Answer, description: &str) {
+    let challenge = format!("Bearer realm=\"{REALM}\", error=\"invalid_request\"");
+    assert_rejection(
+        label,
+        answer,
+        400,
+        Some(&challenge),
+        "invalid_request",
+        description,
+    );
+}
+
+/// 401 `invalid_token` with this description, in the challenge and in the body.
+fn assert_invalid_token(label: &str, answer: &Answer, description: &str) {
+    let challenge = invalid_token(description);
+    assert_rejection(
+        label,
+        answer,
+        401,
+        Some(&challenge),
+        "invalid_token",
+        description,
+    );
+}
+
+/// 403 without a challenge: `error` with this description, and no CORS headers at all.
+fn assert_forbidden_without_cors(label: &str, answer: &Answer, error: &str, description: &str) {
+    assert_rejection(label, answer, 403, None, error, description);
+    assert!(answer.has_no_cors_headers(), "{label}");
+}
+
+/// `GET url` with `Authorization: Bearer token`.
+async fn get_with(url: &str, token: &str) -> Answer {
+    call("GET", url, &[("authorization", &bearer(token))]).await
 }
 
 fn invalid_token(description: &str) -> String {
@@ -369,12 +445,7 @@ async fn healthz_whoami_and_echo() {
         .tenant("acme")
         .claim("role", "admin")
         .sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.header("content-type"), Some("application/json"));
     assert_eq!(
@@ -390,12 +461,7 @@ async fn healthz_whoami_and_echo() {
         .subject("u2")
         .claim("tenant", 42)
         .sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(
         res.json(),
@@ -405,12 +471,7 @@ async fn healthz_whoami_and_echo() {
 
     // An issuer without tenant_claim (a secret from the environment): tenant is null.
     let token = pandium_token().subject("p1").sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(
         res.json(),
@@ -419,12 +480,7 @@ async fn healthz_whoami_and_echo() {
 
     // A token without `sub`.
     let token = pandium_token().sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["sub"], Value::Null);
 
@@ -442,13 +498,7 @@ async fn healthz_whoami_and_echo() {
         assert_eq!(res.status, 200, "{method}: {}", res.body);
         assert_eq!(res.json(), json!({"method": method}));
         let res = call(method, &serve.url("/echo"), &[]).await;
-        assert_rejection(
-            &res,
-            401,
-            Some(&format!("Bearer realm=\"{REALM}\"")),
-            "missing_token",
-            "no bearer token was presented",
-        );
+        assert_missing_token(method, &res);
     }
     // A query string and a body change nothing.
     let res = client()
@@ -478,13 +528,7 @@ async fn wrong_methods_are_405_after_auth_and_unknown_paths_404_without_auth() {
 
         // /whoami: authentication comes first, then the method.
         let res = call(method, &serve.url("/whoami"), &[]).await;
-        assert_rejection(
-            &res,
-            401,
-            Some(&format!("Bearer realm=\"{REALM}\"")),
-            "missing_token",
-            "no bearer token was presented",
-        );
+        assert_missing_token(method, &res);
         let res = call(
             method,
             &serve.url("/whoami"),
@@ -535,19 +579,14 @@ async fn rejections_carry_the_configured_realm() {
     let mut issuer = TestIssuer::start().await;
     let serve = start_default(&issuer, "").await;
     let whoami = serve.url("/whoami");
-    let bare = format!("Bearer realm=\"{REALM}\"");
-    let invalid_request = format!("Bearer realm=\"{REALM}\", error=\"invalid_request\"");
 
     // No credentials at all; another scheme counts as none.
-    for headers in [vec![], vec![("authorization", "Basic dXNlcjpwdw==")]] {
+    for (label, headers) in [
+        ("none", vec![]),
+        ("basic", vec![("authorization", "Basic dXNlcjpwdw==")]),
+    ] {
         let res = call("GET", &whoami, &headers).await;
-        assert_rejection(
-            &res,
-            401,
-            Some(&bare),
-            "missing_token",
-            "no bearer token was presented",
-        );
+        assert_missing_token(label, &res);
     }
 
     // 400 invalid_request.
@@ -579,13 +618,7 @@ async fn rejections_carry_the_configured_realm() {
         ),
     ] {
         let res = call("GET", &whoami, &headers).await;
-        assert_rejection(
-            &res,
-            400,
-            Some(&invalid_request),
-            "invalid_request",
-            description,
-        );
+        assert_invalid_request(&format!("{headers:?}"), &res, description);
     }
     // Two Origin headers: 400 on every route and on preflights.
     for (method, path, extra) in [
@@ -601,13 +634,8 @@ async fn rejections_carry_the_configured_realm() {
         let mut headers = vec![("origin", ORIGIN), ("origin", "https://other.example")];
         headers.extend(extra);
         let res = call(method, &serve.url(path), &headers).await;
-        assert_rejection(
-            &res,
-            400,
-            Some(&invalid_request),
-            "invalid_request",
-            "more than one Origin header",
-        );
+        let label = format!("{method} {path}");
+        assert_invalid_request(&label, &res, "more than one Origin header");
     }
 
     // 401 invalid_token, each with its description.
@@ -640,27 +668,18 @@ async fn rejections_carry_the_configured_realm() {
         ("not-a-jwt", "the token is not a compact JWS"),
         (huge.as_str(), "the token is too large"),
     ] {
-        let res = call("GET", &whoami, &[("authorization", &bearer(token))]).await;
-        assert_rejection(
-            &res,
-            401,
-            Some(&invalid_token(description)),
-            "invalid_token",
-            description,
+        let res = get_with(&whoami, token).await;
+        assert_invalid_token(description, &res, description);
+        assert!(
+            !res.body.contains(token),
+            "{description}: the token is never echoed"
         );
-        assert!(!res.body.contains(token), "the token is never echoed");
     }
     // A tenant of the wrong type is 401, not 403.
     let token = issuer.token().issuer(ISS).claim("tenant", 4.5).sign();
-    let res = call("GET", &whoami, &[("authorization", &bearer(&token))]).await;
+    let res = get_with(&whoami, &token).await;
     let description = "the tenant claim is missing or malformed";
-    assert_rejection(
-        &res,
-        401,
-        Some(&invalid_token(description)),
-        "invalid_token",
-        description,
-    );
+    assert_invalid_token("", &res, description);
 
     // 403 insufficient_scope: a valid token for a tenant outside the allowlist.
     let token = issuer
@@ -669,8 +688,9 @@ async fn rejections_carry_the_configured_realm() {
         .subject("u1")
         .tenant("other")
         .sign();
-    let res = call("GET", &whoami, &[("authorization", &bearer(&token))]).await;
+    let res = get_with(&whoami, &token).await;
     assert_rejection(
+        "",
         &res,
         403,
         Some(&format!(
@@ -696,14 +716,12 @@ async fn rejections_carry_the_configured_realm() {
         &[("origin", ORIGIN), ("access-control-request-method", "GET")],
     )
     .await;
-    assert_rejection(
+    assert_forbidden_without_cors(
+        "",
         &res,
-        403,
-        None,
         "preflight_refused",
         "the preflight request is not allowed",
     );
-    assert!(res.has_no_cors_headers());
 }
 
 #[tokio::test]
@@ -716,22 +734,13 @@ async fn a_failing_jwks_endpoint_is_503_with_retry_after_and_does_not_hold_up_li
     assert_eq!(res.status, 200);
     // Still answering while the fetch stalls: the other issuer keeps working.
     let token = pandium_token().sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 200, "{}", res.body);
 
     let token = issuer.token().issuer(ISS).tenant("acme").sign();
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_rejection(
+        "",
         &res,
         503,
         None,
@@ -776,14 +785,7 @@ async fn cors_applies_to_every_route_including_the_404_fallback() {
         Some("authorization, content-type, x-trace")
     );
     assert_eq!(res.header("access-control-max-age"), Some("7200"));
-    assert_eq!(
-        res.all("vary"),
-        [
-            "origin",
-            "access-control-request-method",
-            "access-control-request-headers"
-        ]
-    );
+    assert_eq!(res.all("vary"), PREFLIGHT_VARY);
     assert!(res.header("www-authenticate").is_none());
     assert_eq!(res.body, "");
     // Preflights are answered on any path, the 404 ones included.
@@ -813,22 +815,14 @@ async fn cors_applies_to_every_route_including_the_404_fallback() {
         ],
     ] {
         let res = call("OPTIONS", &serve.url("/whoami"), &headers).await;
-        assert_rejection(
+        let label = format!("{headers:?}");
+        assert_forbidden_without_cors(
+            &label,
             &res,
-            403,
-            None,
             "preflight_refused",
             "the preflight request is not allowed",
         );
-        assert!(res.has_no_cors_headers(), "{headers:?}");
-        assert_eq!(
-            res.all("vary"),
-            [
-                "origin",
-                "access-control-request-method",
-                "access-control-request-headers"
-            ]
-        );
+        assert_eq!(res.all("vary"), PREFLIGHT_VARY, "{label}");
     }
 
     // Every answer to an allowed origin carries the CORS headers: 200, 401, 405, 404.
@@ -881,14 +875,12 @@ async fn cors_applies_to_every_route_including_the_404_fallback() {
             &[("origin", "https://evil.example"), ("authorization", &auth)],
         )
         .await;
-        assert_rejection(
+        assert_forbidden_without_cors(
+            &format!("{method} {path}"),
             &res,
-            403,
-            None,
             "origin_not_allowed",
             "the request origin is not allowed",
         );
-        assert!(res.has_no_cors_headers(), "{method} {path}");
     }
 }
 
@@ -931,17 +923,8 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
     let token = issuer.token().issuer(ISS).tenant("other").sign();
 
     // Rejections are logged at debug, with their reason code.
-    let mut serve = Serve::start_with(
-        &config(issuer.jwks_url(), ""),
-        &[(SECRET_VAR, SECRET), ("RUST_LOG", "jwt_guard=debug")],
-    )
-    .await;
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let mut serve = start_logging(&issuer, "jwt_guard=debug").await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 403);
     let deadline = tokio::time::Instant::now() + BOUND;
     while !serve.stderr().contains("tenant_not_allowed") {
@@ -959,8 +942,7 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
         !stderr.contains('\u{1b}'),
         "no colour codes when stderr is not a terminal"
     );
-    serve.signal("TERM");
-    assert!(serve.wait().await.success());
+    serve.stop().await;
     assert_eq!(
         serve.stdout_rest.lock().unwrap().as_str(),
         "",
@@ -968,20 +950,10 @@ async fn logs_go_to_stderr_and_honour_rust_log() {
     );
 
     // RUST_LOG=off: nothing at all on stderr.
-    let mut serve = Serve::start_with(
-        &config(issuer.jwks_url(), ""),
-        &[(SECRET_VAR, SECRET), ("RUST_LOG", "off")],
-    )
-    .await;
-    let res = call(
-        "GET",
-        &serve.url("/whoami"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let mut serve = start_logging(&issuer, "off").await;
+    let res = get_with(&serve.url("/whoami"), &token).await;
     assert_eq!(res.status, 403);
-    serve.signal("TERM");
-    assert!(serve.wait().await.success());
+    serve.stop().await;
     assert_eq!(serve.stderr(), "");
 }
 
@@ -993,84 +965,67 @@ async fn config_errors_exit_non_zero_before_listening_and_name_the_key() {
     let good = config(issuer.jwks_url(), "");
     // (config, environment, what stderr must say)
     type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let with_secret =
+        |toml: String, needle| -> Case<'_> { (toml, vec![(SECRET_VAR, SECRET)], needle) };
     let cases: Vec<Case<'_>> = vec![
         // secret_env unset (the environment of the child has no SERVE_CONTRACT_PANDIUM_SECRET).
         (good.clone(), vec![], "issuers[1].secret_env"),
-        (
-            format!("bogus = 1\n{good}"),
-            vec![(SECRET_VAR, SECRET)],
-            "unknown field `bogus`",
-        ),
-        (
+        with_secret(format!("bogus = 1\n{good}"), "unknown field `bogus`"),
+        with_secret(
             good.replace("max_age = \"5m\"", "max_age = \"5m\"\nmax_agee = \"1m\""),
-            vec![(SECRET_VAR, SECRET)],
             "unknown field `max_agee`",
         ),
-        (
+        with_secret(
             format!("{good}\n[token]\nsource = [\"header\"]\n"),
-            vec![(SECRET_VAR, SECRET)],
             "unknown field `source`",
         ),
-        (
+        with_secret(
             format!("{good}\n[cors]\nallow_origin = [\"https://a.example\"]\n"),
-            vec![(SECRET_VAR, SECRET)],
             "unknown field `allow_origin`",
         ),
-        (
+        with_secret(
             good.replace("max_age = \"5m\"", "max_age = \"5 m\""),
-            vec![(SECRET_VAR, SECRET)],
             "issuers[1].max_age",
         ),
-        (
+        with_secret(
             good.replace(
                 "tenants = [\"acme\", \"42\"]",
                 "tenants = [\"acme\"]\nleeway = \"1.5s\"",
             ),
-            vec![(SECRET_VAR, SECRET)],
             "issuers[0].leeway",
         ),
-        (
+        with_secret(
             good.replace(issuer.jwks_url(), "http://marketplace.example/jwks.json"),
-            vec![(SECRET_VAR, SECRET)],
             "issuers[0].jwks_url",
         ),
-        (
+        with_secret(
             format!("{good}\n[token]\nsources = [\"header\", \"cookie\"]\n"),
-            vec![(SECRET_VAR, SECRET)],
             "token.sources[1]",
         ),
-        (
+        with_secret(
             good.replace(
                 "required_claims = []",
                 "required_claims = []\nreplay = \"reject\"",
             )
             .replace("max_age = \"5m\"", ""),
-            vec![(SECRET_VAR, SECRET)],
             "issuers[1].replay",
         ),
-        (
+        with_secret(
             format!("{good}\n[cors]\nallow_origins = [\"https://*.com\"]\n"),
-            vec![(SECRET_VAR, SECRET)],
             "cors.allow_origins[0]",
         ),
-        (
+        with_secret(
             good.replace("listen = \"127.0.0.1:0\"", "listen = \"localhost:http\""),
-            vec![(SECRET_VAR, SECRET)],
             "`listen`",
         ),
-        (
+        with_secret(
             good.replace(
                 "listen = \"127.0.0.1:0\"",
                 &format!("listen = \"{busy_addr}\""),
             ),
-            vec![(SECRET_VAR, SECRET)],
             "`listen`",
         ),
-        (
-            good.replace(REALM, "a\\\"b"),
-            vec![(SECRET_VAR, SECRET)],
-            "`realm`",
-        ),
+        with_secret(good.replace(REALM, "a\\\"b"), "`realm`"),
         ("listen = \"127.0.0.1:0\"\n".to_owned(), vec![], "`issuers`"),
         ("[[issuers]\n".to_owned(), vec![], "invalid configuration"),
         // A short secret from the environment.

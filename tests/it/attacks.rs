@@ -26,6 +26,7 @@ use jwt_guard::{Algorithm, Cors, Issuer, JwtGuard, ManualClock, Reason, TokenSou
 use serde_json::{Value, json};
 
 use self::kit::*;
+use crate::common::assert_cors_refused;
 
 const RS: &str = r#"{"alg":"RS256","kid":"rsa-1"}"#;
 const ES: &str = r#"{"alg":"ES256","kid":"ec-1"}"#;
@@ -33,6 +34,29 @@ const ES: &str = r#"{"alg":"ES256","kid":"ec-1"}"#;
 /// A token signed by the victim's own RSA key over this exact header and payload text.
 fn rs_token(v: &Victim, header: &str, payload: &str) -> String {
     sign_raw(&v.key("rsa-1"), header, payload)
+}
+
+/// A token signed by `key` over `{"alg":alg,"kid":kid}` and fresh claims.
+fn kid_token(key: &TestKey, alg: &str, kid: &str) -> String {
+    let header = format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#);
+    sign_raw(key, &header, &fresh_claims())
+}
+
+/// [`Guarded::refuses_tokens`] rows: the victim's `rsa-1` signs each header text over fresh
+/// claims, and each token must be refused with `reason` (the header is the row's label).
+fn rs_headers<H: AsRef<str>>(
+    v: &Victim,
+    headers: impl IntoIterator<Item = H>,
+    reason: Reason,
+) -> Vec<(String, String, Reason)> {
+    headers
+        .into_iter()
+        .map(|header| {
+            let header = header.as_ref();
+            let token = rs_token(v, header, &fresh_claims());
+            (header.to_owned(), token, reason)
+        })
+        .collect()
 }
 
 // Row 1: `alg: none` and its spellings. Refused at the algorithm (an enum with no `none`),
@@ -359,59 +383,47 @@ async fn r08_kid_injection() {
         .refuses_token(&traversal, 401, Reason::AlgorithmNotAllowed)
         .await;
     let attacker = TestKey::rsa("x", Algorithm::RS256);
-    for kid in [
+    let injected = [
         "../../../../dev/null",
         "/dev/null",
         "x' UNION SELECT 'k'--",
         "rsa-1' OR '1'='1",
         "|cat /etc/passwd",
         "${jndi:ldap://127.0.0.1/a}",
-    ] {
+    ]
+    .map(|kid| {
         let header = json!({"alg": "RS256", "kid": kid}).to_string();
-        v.app
-            .refuses_token(
-                &sign_raw(&attacker, &header, &fresh_claims()),
-                401,
-                Reason::UnknownKid,
-            )
-            .await;
-    }
+        let token = sign_raw(&attacker, &header, &fresh_claims());
+        (kid, token, Reason::UnknownKid)
+    });
+    v.app.refuses_tokens(injected).await;
+    let kid_header = |kid: &str| format!(r#"{{"alg":"RS256","kid":{kid}}}"#);
     // Signed by the real `rsa-1`, near-miss kids still find nothing.
-    for kid in [
+    let near_misses = [
         r#""rsa-1\u0000""#,
         r#""rsa-1 ""#,
         r#""RSA-1""#,
         r#""rsa-1\n""#,
         r#""rsa\u002d1\u0000x""#,
-    ] {
-        let header = format!(r#"{{"alg":"RS256","kid":{kid}}}"#);
-        v.app
-            .refuses_token(
-                &rs_token(&v, &header, &fresh_claims()),
-                401,
-                Reason::UnknownKid,
-            )
-            .await;
-    }
+    ]
+    .map(kid_header);
+    v.app
+        .refuses_tokens(rs_headers(&v, near_misses, Reason::UnknownKid))
+        .await;
     // Not a string, empty, or over 256 bytes: a bad header, with no lookup at all.
     let long = format!(r#""{}""#, "k".repeat(257));
-    for kid in [
+    let bad_kids = [
         "1",
         "null",
         r#"{"a":1}"#,
         r#"["rsa-1"]"#,
         r#""""#,
         long.as_str(),
-    ] {
-        let header = format!(r#"{{"alg":"RS256","kid":{kid}}}"#);
-        v.app
-            .refuses_token(
-                &rs_token(&v, &header, &fresh_claims()),
-                401,
-                Reason::BadHeader,
-            )
-            .await;
-    }
+    ]
+    .map(kid_header);
+    v.app
+        .refuses_tokens(rs_headers(&v, bad_kids, Reason::BadHeader))
+        .await;
     // A 1 MB kid never reaches the parser.
     let huge = format!(
         "{}.{}.{}",
@@ -442,7 +454,7 @@ async fn r08_kid_injection() {
 async fn r09_crit_is_refused() {
     let v = Victim::start().await;
     v.app.passes(&rs_token(&v, RS, &fresh_claims())).await;
-    for extra in [
+    let headers = [
         r#""crit":["urn:x"],"urn:x":1"#,
         r#""crit":[]"#,
         r#""crit":["alg"]"#,
@@ -450,16 +462,11 @@ async fn r09_crit_is_refused() {
         r#""crit":"urn:x","urn:x":1"#,
         r#""crit":null"#,
         r#""crit":["b64"],"b64":true"#,
-    ] {
-        let header = format!(r#"{{"alg":"RS256","kid":"rsa-1",{extra}}}"#);
-        v.app
-            .refuses_token(
-                &rs_token(&v, &header, &fresh_claims()),
-                401,
-                Reason::BadHeader,
-            )
-            .await;
-    }
+    ]
+    .map(|extra| format!(r#"{{"alg":"RS256","kid":"rsa-1",{extra}}}"#));
+    v.app
+        .refuses_tokens(rs_headers(&v, headers, Reason::BadHeader))
+        .await;
     v.assert_no_outbound();
 }
 
@@ -520,30 +527,20 @@ async fn r11_r14_jwe_json_serialization_and_polyglots() {
         .await;
 
     // Three parts with JWE algorithms: not an algorithm of this crate.
-    for header in [
+    let jwe_algs = [
         r#"{"alg":"RSA-OAEP","enc":"A256GCM","kid":"rsa-1"}"#,
         r#"{"alg":"dir","enc":"A256GCM"}"#,
         r#"{"alg":"PBES2-HS512+A256KW","p2c":2147483647,"enc":"A256GCM","p2s":"AAAA"}"#,
-    ] {
-        v.app
-            .refuses_token(
-                &rs_token(&v, header, &fresh_claims()),
-                401,
-                Reason::AlgorithmNotAllowed,
-            )
-            .await;
-    }
+    ];
+    v.app
+        .refuses_tokens(rs_headers(&v, jwe_algs, Reason::AlgorithmNotAllowed))
+        .await;
     // A JWS header carrying JWE members, signed with the real key: refused.
-    for extra in [r#""enc":"A256GCM""#, r#""zip":"DEF""#] {
-        let header = format!(r#"{{"alg":"RS256","kid":"rsa-1",{extra}}}"#);
-        v.app
-            .refuses_token(
-                &rs_token(&v, &header, &fresh_claims()),
-                401,
-                Reason::BadHeader,
-            )
-            .await;
-    }
+    let jwe_members = [r#""enc":"A256GCM""#, r#""zip":"DEF""#]
+        .map(|extra| format!(r#"{{"alg":"RS256","kid":"rsa-1",{extra}}}"#));
+    v.app
+        .refuses_tokens(rs_headers(&v, jwe_members, Reason::BadHeader))
+        .await;
 
     // JSON serializations and the python-jwt polyglot (CVE-2022-39227).
     let (h, rest) = rs.split_once('.').unwrap();
@@ -582,21 +579,16 @@ async fn r11_r14_jwe_json_serialization_and_polyglots() {
 #[tokio::test]
 async fn r12_duplicate_members() {
     let v = Victim::start().await;
-    for header in [
+    let headers = [
         r#"{"alg":"RS256","alg":"none","kid":"rsa-1"}"#,
         r#"{"alg":"none","alg":"RS256","kid":"rsa-1"}"#,
         r#"{"alg":"RS256","kid":"ec-1","kid":"rsa-1"}"#,
         r#"{"alg":"RS256","kid":"rsa-1","kid":"rsa-1"}"#,
         r#"{"alg":"RS256","kid":"rsa-1","typ":"JWT","typ":"JWT"}"#,
-    ] {
-        v.app
-            .refuses_token(
-                &rs_token(&v, header, &fresh_claims()),
-                401,
-                Reason::BadHeader,
-            )
-            .await;
-    }
+    ];
+    v.app
+        .refuses_tokens(rs_headers(&v, headers, Reason::BadHeader))
+        .await;
     let now = now();
     let exp = now + 300;
     for payload in [
@@ -618,18 +610,6 @@ async fn r12_duplicate_members() {
 #[tokio::test]
 async fn r13_oversized_and_deep_inputs() {
     let v = Victim::start().await;
-    v.app
-        .refuses_token(&"a".repeat(1 << 20), 401, Reason::TokenTooLarge)
-        .await;
-    v.app
-        .refuses_token(&".".repeat(100_000), 401, Reason::TokenTooLarge)
-        .await;
-    v.app
-        .refuses_token(&".".repeat(8000), 401, Reason::MalformedToken)
-        .await;
-    v.app
-        .refuses_token(&"a.".repeat(4000), 401, Reason::MalformedToken)
-        .await;
     let deep = |n: usize| {
         format!(
             r#"{{"exp":{},"a":{}{}}}"#,
@@ -638,49 +618,34 @@ async fn r13_oversized_and_deep_inputs() {
             "]".repeat(n)
         )
     };
-    v.app
-        .refuses_token(&rs_token(&v, RS, &deep(10_000)), 401, Reason::TokenTooLarge)
-        .await;
-    v.app
-        .refuses_token(&rs_token(&v, RS, &deep(2_000)), 401, Reason::BadPayload)
-        .await;
     let deep_header = format!(
         r#"{{"alg":"RS256","kid":"rsa-1","x":{}{}}}"#,
         "[".repeat(500),
         "]".repeat(500)
     );
-    v.app
-        .refuses_token(
-            &rs_token(&v, &deep_header, &fresh_claims()),
-            401,
-            Reason::BadHeader,
-        )
-        .await;
     let claims = |n: usize| {
         let members: Vec<String> = (0..n).map(|i| format!(r#""{i:x}":0"#)).collect();
         format!(r#"{{"exp":{},{}}}"#, now() + 300, members.join(","))
     };
-    v.app
-        .refuses_token(
-            &rs_token(&v, RS, &claims(50_000)),
-            401,
-            Reason::TokenTooLarge,
-        )
-        .await;
-    v.app
-        .refuses_token(&rs_token(&v, RS, &claims(600)), 401, Reason::BadPayload)
-        .await;
     let wide_header = {
         let members: Vec<String> = (0..40).map(|i| format!(r#""h{i}":0"#)).collect();
         format!(r#"{{"alg":"RS256","kid":"rsa-1",{}}}"#, members.join(","))
     };
-    v.app
-        .refuses_token(
-            &rs_token(&v, &wide_header, &fresh_claims()),
-            401,
-            Reason::BadHeader,
-        )
-        .await;
+    let fresh = fresh_claims();
+    #[rustfmt::skip]
+    let rows = [
+        ("1 MiB of a", "a".repeat(1 << 20), Reason::TokenTooLarge),
+        ("100 000 dots", ".".repeat(100_000), Reason::TokenTooLarge),
+        ("8000 dots", ".".repeat(8000), Reason::MalformedToken),
+        ("4000 a.", "a.".repeat(4000), Reason::MalformedToken),
+        ("10 000 deep", rs_token(&v, RS, &deep(10_000)), Reason::TokenTooLarge),
+        ("2000 deep", rs_token(&v, RS, &deep(2_000)), Reason::BadPayload),
+        ("deep header", rs_token(&v, &deep_header, &fresh), Reason::BadHeader),
+        ("50 000 claims", rs_token(&v, RS, &claims(50_000)), Reason::TokenTooLarge),
+        ("600 claims", rs_token(&v, RS, &claims(600)), Reason::BadPayload),
+        ("wide header", rs_token(&v, &wide_header, &fresh), Reason::BadHeader),
+    ];
+    v.app.refuses_tokens(rows).await;
 
     // The same caps hold for the other sources.
     let cookie = Guarded::new(
@@ -1011,7 +976,7 @@ async fn r22_r23_bearer_header_tricks() {
             )
             .await;
     }
-    for value in [
+    let malformed = [
         format!("Bearer {token}, Bearer {forged}"),
         format!("Bearer {token} {forged}"),
         "Bearer".to_owned(),
@@ -1021,12 +986,9 @@ async fn r22_r23_bearer_header_tricks() {
         format!("Bearer {}", token.replacen('a', "\u{0430}", 1)),
         format!("Bearer %65{token}"),
         format!("Bearer \"{token}\""),
-    ] {
-        v.app
-            .refuses(req(&[value.as_bytes()]), 400, Reason::MalformedCredential)
-            .await;
-    }
-    for value in [
+    ]
+    .map(|value| (value, 400, Reason::MalformedCredential));
+    let not_bearer = [
         format!("Bearerx {token}"),
         format!("xBearer {token}"),
         format!("Basic {token}"),
@@ -1036,9 +998,11 @@ async fn r22_r23_bearer_header_tricks() {
         format!("B\u{0435}arer {token}"),
         format!("Bearer:{token}"),
         token.clone(),
-    ] {
+    ]
+    .map(|value| (value, 401, Reason::MissingToken));
+    for (value, status, reason) in malformed.into_iter().chain(not_bearer) {
         v.app
-            .refuses(req(&[value.as_bytes()]), 401, Reason::MissingToken)
+            .refuses_as(&value, req(&[value.as_bytes()]), status, reason)
             .await;
     }
     let mut latin1 = b"Bearer ".to_vec();
@@ -1136,13 +1100,14 @@ async fn r25_r26_typ_aud_and_iss_confusion() {
             &claims(r#"["x","app-b"]"#, r#""https://a.example""#),
         ))
         .await;
-    for typ in ["dpop+jwt", "JWE", "secevent+jwt", "JOSE+JSON", "jwt+"] {
+    let rows = ["dpop+jwt", "JWE", "secevent+jwt", "JOSE+JSON", "jwt+"].map(|typ| {
         let header = format!(r#"{{"alg":"RS256","kid":"rsa-1","typ":"{typ}"}}"#);
         let token = rs_token(&v, &header, &claims(r#""app-b""#, r#""https://a.example""#));
-        v.app.refuses_token(&token, 401, Reason::BadHeader).await;
-    }
+        (typ, token, Reason::BadHeader)
+    });
+    v.app.refuses_tokens(rows).await;
     // App A's token replayed to app B; aud in every confusing shape.
-    for aud in [
+    let rows = [
         r#""app-a""#,
         r#"[]"#,
         r#""""#,
@@ -1154,27 +1119,26 @@ async fn r25_r26_typ_aud_and_iss_confusion() {
         r#"["x",1]"#,
         "1",
         r#""app-b\u0000""#,
-    ] {
+    ]
+    .map(|aud| {
         let token = rs_token(&v, RS, &claims(aud, r#""https://a.example""#));
-        v.app.refuses_token(&token, 401, Reason::BadAudience).await;
-    }
+        (aud, token, Reason::BadAudience)
+    });
+    v.app.refuses_tokens(rows).await;
     // iss: trailing slash, case, a Cyrillic look-alike, absent or not a string: no issuer.
-    for iss in [
+    let rows = [
         r#""https://a.example/""#,
         r#""https://A.example""#,
         r#""https://\u0430.example""#,
         "1",
         "null",
         r#"["https://a.example"]"#,
-    ] {
-        let token = rs_token(&v, RS, &claims(r#""app-b""#, iss));
-        v.app
-            .refuses_token(&token, 401, Reason::UnknownIssuer)
-            .await;
-    }
-    let token = rs_token(&v, RS, &format!(r#"{{"aud":"app-b","exp":{exp}}}"#));
+    ]
+    .map(|iss| (iss, rs_token(&v, RS, &claims(r#""app-b""#, iss))));
+    let no_iss = rs_token(&v, RS, &format!(r#"{{"aud":"app-b","exp":{exp}}}"#));
+    let rows = rows.into_iter().chain([("no iss", no_iss)]);
     v.app
-        .refuses_token(&token, 401, Reason::UnknownIssuer)
+        .refuses_tokens(rows.map(|(label, token)| (label, token, Reason::UnknownIssuer)))
         .await;
     v.assert_no_outbound();
 }
@@ -1207,26 +1171,15 @@ async fn cross_issuer_confusion_and_key_reuse() {
             .await["issuer"],
         "b"
     );
-    app.refuses_token(
-        &sign_raw(&b_key, RS, &claims("https://a.example")),
-        401,
-        Reason::BadSignature,
-    )
-    .await;
-    app.refuses_token(
-        &sign_raw(&a_key, RS, &claims("https://b.example")),
-        401,
-        Reason::BadSignature,
-    )
-    .await;
     let b_only = b.key("b-only").unwrap();
     let header = r#"{"alg":"RS256","kid":"b-only"}"#;
-    app.refuses_token(
-        &sign_raw(&b_only, header, &claims("https://a.example")),
-        401,
-        Reason::UnknownKid,
-    )
-    .await;
+    #[rustfmt::skip]
+    let rows = [
+        ("b's key for a", sign_raw(&b_key, RS, &claims("https://a.example")), Reason::BadSignature),
+        ("a's key for b", sign_raw(&a_key, RS, &claims("https://b.example")), Reason::BadSignature),
+        ("b's own kid for a", sign_raw(&b_only, header, &claims("https://a.example")), Reason::UnknownKid),
+    ];
+    app.refuses_tokens(rows).await;
     assert_eq!((a.fetch_count(), b.fetch_count()), (1, 1));
 
     // Without `iss` on either issuer: a kid in both sets is ambiguous, whoever signed.
@@ -1236,14 +1189,14 @@ async fn cross_issuer_confusion_and_key_reuse() {
         .build()
         .unwrap();
     let app = Guarded::new(&open);
-    for key in [&a_key, &b_key] {
-        app.refuses_token(
-            &sign_raw(key, RS, &fresh_claims()),
-            401,
+    let rows = [("a's rsa-1", &a_key), ("b's rsa-1", &b_key)].map(|(label, key)| {
+        (
+            label,
+            sign_raw(key, RS, &fresh_claims()),
             Reason::AmbiguousKey,
         )
-        .await;
-    }
+    });
+    app.refuses_tokens(rows).await;
     // A kid only one set holds resolves to that issuer alone.
     assert_eq!(
         app.passes(&sign_raw(&b_only, header, &fresh_claims()))
@@ -1358,18 +1311,12 @@ async fn r29_weak_rsa_keys_in_the_jwks() {
         Some(1),
         "only the 2048-bit key with e=65537 is usable"
     );
-    for kid in [
+    let rsa_key = v.key("rsa-1");
+    let rows = [
         "rsa-1024", "rsa-512", "e-1", "e-3", "e-even", "n-even", "e-empty", "n-padded",
-    ] {
-        let header = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
-        v.app
-            .refuses_token(
-                &rs_token(&v, &header, &fresh_claims()),
-                401,
-                Reason::UnknownKid,
-            )
-            .await;
-    }
+    ]
+    .map(|kid| (kid, kid_token(&rsa_key, "RS256", kid), Reason::UnknownKid));
+    v.app.refuses_tokens(rows).await;
     v.app.passes(&rs_token(&v, RS, &fresh_claims())).await;
     v.assert_no_outbound();
 }
@@ -1425,69 +1372,30 @@ async fn r30_r31_ineligible_and_mismatched_keys() {
     let v = Victim::with(issuer, |i| i.algorithms(algorithms)).await;
     // rsa-1, ec-1, ps-1 (as PS256) and p384 (as ES384).
     assert_eq!(usable_keys(&v), Some(4));
-    let rsa_key = v.key("rsa-1");
-    let ec_key = v.key("ec-1");
+    let (rsa_key, ec_key) = (v.key("rsa-1"), v.key("ec-1"));
+    let hmac = TestKey::hmac(&secret, Algorithm::HS256);
+    // (key that signs, the token's alg, the kid it names, the refusal)
+    let mut rows: Vec<(&TestKey, &str, &str, Reason)> = Vec::new();
     for kid in ["enc-1", "use-num", "ops-1", "ops-2", "hs-rsa", "priv"] {
-        let header = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
-        v.app
-            .refuses_token(
-                &sign_raw(&rsa_key, &header, &fresh_claims()),
-                401,
-                Reason::UnknownKid,
-            )
-            .await;
+        rows.push((&*rsa_key, "RS256", kid, Reason::UnknownKid));
     }
     for kid in ["ec-as-384", "ec-k1", "ec-521", "ec-off", "ec-nocrv", "okp"] {
-        let header = format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#);
-        v.app
-            .refuses_token(
-                &sign_raw(&ec_key, &header, &fresh_claims()),
-                401,
-                Reason::UnknownKid,
-            )
-            .await;
+        rows.push((&*ec_key, "ES256", kid, Reason::UnknownKid));
     }
-    // The key's own alg decides: PS256 key, RS256 token; P-384 key, ES256 token.
-    let header = r#"{"alg":"RS256","kid":"ps-1"}"#;
-    v.app
-        .refuses_token(
-            &sign_raw(&rsa_key, header, &fresh_claims()),
-            401,
-            Reason::NoMatchingKey,
-        )
-        .await;
-    let header = r#"{"alg":"ES256","kid":"p384"}"#;
-    v.app
-        .refuses_token(
-            &sign_raw(&p384, header, &fresh_claims()),
-            401,
-            Reason::NoMatchingKey,
-        )
-        .await;
-    let header = r#"{"alg":"ES384","kid":"p384-as-256"}"#;
-    v.app
-        .refuses_token(
-            &sign_raw(&p384, header, &fresh_claims()),
-            401,
-            Reason::UnknownKid,
-        )
-        .await;
-    let header = r#"{"alg":"ES384","kid":"p384"}"#;
-    v.app
-        .passes(&sign_raw(&p384, header, &fresh_claims()))
-        .await;
-    // The oct key, with an HS256 token naming its kid, signed with its secret.
-    let hmac = TestKey::hmac(&secret, Algorithm::HS256);
-    for kid in ["hmac-1", "hmac-2"] {
-        let header = format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#);
-        v.app
-            .refuses_token(
-                &sign_raw(&hmac, &header, &fresh_claims()),
-                401,
-                Reason::AlgorithmNotAllowed,
-            )
-            .await;
-    }
+    rows.extend([
+        // The key's own alg decides: PS256 key, RS256 token; P-384 key, ES256 token.
+        (&*rsa_key, "RS256", "ps-1", Reason::NoMatchingKey),
+        (&p384, "ES256", "p384", Reason::NoMatchingKey),
+        (&p384, "ES384", "p384-as-256", Reason::UnknownKid),
+        // The oct key, with an HS256 token naming its kid, signed with its secret.
+        (&hmac, "HS256", "hmac-1", Reason::AlgorithmNotAllowed),
+        (&hmac, "HS256", "hmac-2", Reason::AlgorithmNotAllowed),
+    ]);
+    let rows = rows
+        .into_iter()
+        .map(|(key, alg, kid, reason)| (kid, kid_token(key, alg, kid), reason));
+    v.app.refuses_tokens(rows).await;
+    v.app.passes(&kid_token(&p384, "ES384", "p384")).await;
     v.assert_no_outbound();
     // Beside a real HMAC issuer, the published secret is still nobody's key.
     let mixed = JwtGuard::builder()
@@ -1518,30 +1426,19 @@ async fn r32_kid_collisions_and_missing_kid() {
     ]);
     let v = Victim::with(issuer, |i| i).await;
     let rsa_key = v.key("rsa-1");
-    // `rsa-1` names an RSA and an EC key: ambiguous. `dup` names two RSA keys: ambiguous.
-    v.app
-        .refuses_token(
-            &sign_raw(&rsa_key, RS, &fresh_claims()),
-            401,
-            Reason::AmbiguousKey,
-        )
-        .await;
-    let header = r#"{"alg":"RS256","kid":"dup"}"#;
-    v.app
-        .refuses_token(
-            &sign_raw(&rsa_key, header, &fresh_claims()),
-            401,
-            Reason::AmbiguousKey,
-        )
-        .await;
-    // No kid, several RS256 keys: ambiguous, not "try them all".
-    v.app
-        .refuses_token(
-            &sign_raw(&rsa_key, r#"{"alg":"RS256"}"#, &fresh_claims()),
-            401,
-            Reason::AmbiguousKey,
-        )
-        .await;
+    let rows = [
+        // `rsa-1` names an RSA and an EC key: ambiguous.
+        ("rsa-1: an RSA and an EC key", RS),
+        // `dup` names two RSA keys: ambiguous.
+        ("dup: two RSA keys", r#"{"alg":"RS256","kid":"dup"}"#),
+        // No kid, several RS256 keys: ambiguous, not "try them all".
+        ("no kid, several RS256 keys", r#"{"alg":"RS256"}"#),
+    ]
+    .map(|(label, header)| {
+        let token = sign_raw(&rsa_key, header, &fresh_claims());
+        (label, token, Reason::AmbiguousKey)
+    });
+    v.app.refuses_tokens(rows).await;
     v.assert_no_outbound();
 
     // Identical copies count once, and one eligible key serves a token without kid.
@@ -1779,11 +1676,6 @@ async fn cors_origin_matching_bypasses() {
             "cors.allow_origins[0]",
         ),
     ] {
-        let err = JwtGuard::builder()
-            .issuer(issuer.issuer())
-            .cors(cors)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.key(), Some(key), "{err}");
+        assert_cors_refused(&issuer, cors, key);
     }
 }

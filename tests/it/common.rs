@@ -6,7 +6,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use jwt_guard::{JwtGuard, Verified};
+use jwt_guard::testing::TestIssuer;
+use jwt_guard::{Cors, JwtGuard, Verified};
 use tower::ServiceExt;
 
 /// An app whose `/whoami` answers the verified identity as JSON, behind `guard.layer()`.
@@ -48,4 +49,14 @@ pub(crate) fn get_with(path: &str, token: &str) -> Request<Body> {
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap()
+}
+
+/// A guard for `issuer` with `cors` does not build, and the error names `key`.
+pub(crate) fn assert_cors_refused(issuer: &TestIssuer, cors: Cors, key: &str) {
+    let err = JwtGuard::builder()
+        .issuer(issuer.issuer())
+        .cors(cors)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), Some(key), "{err}");
 }

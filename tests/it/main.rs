@@ -7,6 +7,8 @@
 )]
 
 mod common;
+#[path = "../support/whoami.rs"]
+mod whoami;
 
 mod attacks;
 mod claims;

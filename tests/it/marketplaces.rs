@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{Request, Response, StatusCode};
 use jwt_guard::presets::{self, AppDirectClaims, BlendrClaims, PandiumClaims, VersoriClaims};
@@ -29,6 +28,7 @@ use jwt_guard::{
 use serde_json::{Value, json};
 
 use crate::common::{get_with, send};
+use crate::whoami::whoami;
 
 const PANDIUM_SECRET: &str = "pandium-shared-secret-0123456789abcdef";
 const BLENDR_KEY: &str = "blendr-partner-api-key-0123456789abcdef";
@@ -156,44 +156,35 @@ fn market_app(guard: &JwtGuard) -> Router {
     Router::new()
         .route(
             "/whoami",
-            get(|req: Request<Body>| async move {
-                let Some(who) = req.extensions().get::<Verified>().cloned() else {
-                    return StatusCode::IM_A_TEAPOT.into_response();
-                };
-                let typed = match who.issuer() {
-                    "appdirect" => {
-                        let c: AppDirectClaims = who.claims_as().unwrap();
-                        json!({"sub": c.sub, "name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
-                    }
-                    "pandium" => {
-                        let c: PandiumClaims = who.claims_as().unwrap();
-                        let ti = c.ti.unwrap_or_default();
-                        json!({"sub": c.sub, "jti": c.jti, "uem": ti.uem, "ili": ti.ili,
-                               "extraProp": ti.xti_str("extraProp")})
-                    }
-                    "blendr" => {
-                        let c: BlendrClaims = who.claims_as().unwrap();
-                        json!({"accountid": c.accountid.as_str(), "number": c.accountid.was_number(),
-                               "accountname": c.accountname, "api_key": c.api_key})
-                    }
-                    "versori" => {
-                        let c: VersoriClaims = who.claims_as().unwrap();
-                        json!({"sub": c.sub, "iss": c.iss, "aud": c.aud})
-                    }
-                    other => json!(other),
-                };
-                axum::Json(json!({
-                    "issuer": who.issuer(),
-                    "alg": who.algorithm().as_str(),
-                    "sub": who.subject(),
-                    "tenant": who.tenant(),
-                    "uri": req.uri().to_string(),
-                    "typed": typed,
-                }))
-                .into_response()
-            }),
+            get(|req: Request<Body>| async move { whoami(&req, typed_claims) }),
         )
         .layer(guard.layer())
+}
+
+/// The typed claims of the marketplace that issued the token, as `/whoami` shows them.
+fn typed_claims(who: &Verified) -> Value {
+    match who.issuer() {
+        "appdirect" => {
+            let c: AppDirectClaims = who.claims_as().unwrap();
+            json!({"sub": c.sub, "name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
+        }
+        "pandium" => {
+            let c: PandiumClaims = who.claims_as().unwrap();
+            let ti = c.ti.unwrap_or_default();
+            json!({"sub": c.sub, "jti": c.jti, "uem": ti.uem, "ili": ti.ili,
+                   "extraProp": ti.xti_str("extraProp")})
+        }
+        "blendr" => {
+            let c: BlendrClaims = who.claims_as().unwrap();
+            json!({"accountid": c.accountid.as_str(), "number": c.accountid.was_number(),
+                   "accountname": c.accountname, "api_key": c.api_key})
+        }
+        "versori" => {
+            let c: VersoriClaims = who.claims_as().unwrap();
+            json!({"sub": c.sub, "iss": c.iss, "aud": c.aud})
+        }
+        other => json!(other),
+    }
 }
 
 fn plain(path: &str) -> Request<Body> {

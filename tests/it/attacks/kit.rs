@@ -146,20 +146,35 @@ impl Guarded {
     /// Sends `req` and checks a refusal: exactly `status`, the reason, the RFC 6750 body and
     /// challenge, and no handler call.
     pub(crate) async fn refuses(&self, req: Request<Body>, status: u16, reason: Reason) -> Outcome {
+        self.refuses_as("", req, status, reason).await
+    }
+
+    /// [`refuses`](Self::refuses), naming `label` (a table row) in every failure.
+    pub(crate) async fn refuses_as(
+        &self,
+        label: &str,
+        req: Request<Body>,
+        status: u16,
+        reason: Reason,
+    ) -> Outcome {
         let before = self.calls();
         let out = self.send(req).await;
-        assert_eq!(out.status.as_u16(), status, "{out:?}");
-        assert_eq!(out.reason(), Some(reason), "{out:?}");
+        assert_eq!(out.status.as_u16(), status, "{label}: {out:?}");
+        assert_eq!(out.reason(), Some(reason), "{label}: {out:?}");
         let body: serde_json::Value = serde_json::from_str(&out.body).unwrap();
-        assert_eq!(body["error"], reason.kind().code(), "{out:?}");
-        assert_eq!(body["error_description"], reason.description());
+        assert_eq!(body["error"], reason.kind().code(), "{label}: {out:?}");
+        assert_eq!(body["error_description"], reason.description(), "{label}");
         let challenge = out
             .headers
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned());
         match status {
             401 if reason == Reason::MissingToken => {
-                assert_eq!(challenge.as_deref(), Some("Bearer realm=\"jwt-guard\""));
+                assert_eq!(
+                    challenge.as_deref(),
+                    Some("Bearer realm=\"jwt-guard\""),
+                    "{label}"
+                );
             }
             401 => assert_eq!(
                 challenge.as_deref(),
@@ -169,18 +184,20 @@ impl Guarded {
                         reason.description()
                     )
                     .as_str()
-                )
+                ),
+                "{label}"
             ),
             400 => assert_eq!(
                 challenge.as_deref(),
-                Some("Bearer realm=\"jwt-guard\", error=\"invalid_request\"")
+                Some("Bearer realm=\"jwt-guard\", error=\"invalid_request\""),
+                "{label}"
             ),
             _ => {}
         }
         assert_eq!(
             self.calls(),
             before,
-            "the handler was called for a refused request"
+            "{label}: the handler was called for a refused request"
         );
         out
     }
@@ -188,6 +205,18 @@ impl Guarded {
     /// [`refuses`](Self::refuses) for a bearer token.
     pub(crate) async fn refuses_token(&self, token: &str, status: u16, reason: Reason) -> Outcome {
         self.refuses(bearer_request(token), status, reason).await
+    }
+
+    /// [`refuses_token`](Self::refuses_token) with 401 for each (label, token, reason) row, the
+    /// label named in every failure.
+    pub(crate) async fn refuses_tokens<L: AsRef<str>, T: AsRef<str>>(
+        &self,
+        rows: impl IntoIterator<Item = (L, T, Reason)>,
+    ) {
+        for (label, token, reason) in rows {
+            let req = bearer_request(token.as_ref());
+            self.refuses_as(label.as_ref(), req, 401, reason).await;
+        }
     }
 
     /// The token passes and the handler runs once.
