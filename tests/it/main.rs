@@ -17,5 +17,6 @@ mod jwks;
 mod limits;
 mod marketplaces;
 mod metrics;
+mod oracle;
 mod rejections;
 mod rfc7515;
