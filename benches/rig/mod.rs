@@ -1,8 +1,9 @@
-//! What the benches and the `bench_*` examples share: one issuer policy, token minting, the
-//! guarded service and the `jsonwebtoken` floor with the same key and the same checks.
+//! What the benches share: one issuer policy, token minting, the guarded service and the
+//! `jsonwebtoken` floor with the same key and the same checks; [`cli`] is the command line and
+//! runtime of the `bench_*` programs.
 //!
-//! Included by `benches/verify.rs`, `benches/allocs.rs` and the `examples/bench_*.rs` with
-//! `#[path]`; each uses part of it.
+//! `mod rig;` in every file of `benches/` (`verify`, `allocs`, `bench_interleaved`,
+//! `bench_memory`, `bench_server`, `bench_threads`); each uses part of it.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -25,6 +26,8 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 use tower::util::ServiceFn;
 use tower_service::Service;
+
+pub mod cli;
 
 /// The `iss` every bench token carries and the guard requires.
 pub const ISS: &str = "https://marketplace.example";

@@ -19,5 +19,6 @@ mod jwks;
 mod limits;
 mod marketplaces;
 mod metrics;
+mod oracle;
 mod rejections;
 mod rfc7515;

@@ -2,7 +2,7 @@
 //! through `guard.layer()` in-process and reports the peak resident memory (`VmHWM`).
 //!
 //! ```text
-//! bench_memory [--cache-mib N|off] [--count N]
+//! cargo bench --bench bench_memory -- [--cache-mib N|off] [--count N]
 //! ```
 //!
 //! `--cache-mib` is the token cache budget (default 32, the library's default; `off` turns the
@@ -19,7 +19,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../benches/rig/mod.rs"]
 mod rig;
 
 use std::time::Instant;
@@ -27,6 +26,7 @@ use std::time::Instant;
 use http::StatusCode;
 use jwt_guard::testing::TokenBuilder;
 use rig::TokenCache;
+use rig::cli::{self, Cli};
 
 /// `VmHWM` and `VmRSS` of this process, in KiB.
 fn memory() -> (u64, u64) {
@@ -93,32 +93,27 @@ async fn run(cache: TokenCache, label: &str, count: u64) {
 }
 
 fn main() {
+    let mut cli = Cli::new("bench_memory", "[--cache-mib N|off] [--count N]");
+    if cli.is_test_run() {
+        return;
+    }
     let mut cache = TokenCache::Default;
     let mut label = "32 MiB (default)".to_owned();
     let mut count = 1_000_000u64;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
+    while let Some((flag, value)) = cli.next_flag() {
         match (flag.as_str(), value.as_str()) {
             ("--cache-mib", "off") => {
                 cache = TokenCache::Off;
                 label = "off".into();
             }
             ("--cache-mib", n) => {
-                let n: u64 = n.parse().expect("--cache-mib: a number or `off`");
+                let n: u64 = cli.parse(&flag, n);
                 cache = TokenCache::Bytes(n * 1024 * 1024);
                 label = format!("{n} MiB");
             }
-            ("--count", n) => count = n.parse().expect("--count: a number"),
-            _ => {
-                eprintln!("usage: bench_memory [--cache-mib N|off] [--count N]");
-                std::process::exit(2);
-            }
+            ("--count", n) => count = cli.parse(&flag, n),
+            _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(run(cache, &label, count));
+    cli::block_on(run(cache, &label, count));
 }

@@ -17,7 +17,7 @@
 //!   are most of the work, the worst case for contention between threads.
 //!
 //! ```text
-//! bench_threads [--seconds N] [--tokens N] [--distinct N] [--flood N]
+//! cargo bench --bench bench_threads -- [--seconds N] [--tokens N] [--distinct N] [--flood N]
 //! ```
 #![allow(
     missing_docs,
@@ -26,7 +26,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../benches/rig/mod.rs"]
 mod rig;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +35,7 @@ use http::{HeaderValue, StatusCode};
 use jwt_guard::JwtGuard;
 use jwt_guard::testing::TestIssuer;
 use rig::TokenCache;
+use rig::cli::{self, Cli};
 
 #[derive(Clone, Copy)]
 enum Work {
@@ -125,24 +125,24 @@ fn rate_once(threads: usize, guard: &JwtGuard, pools: &[(Vec<String>, Vec<Header
 }
 
 fn main() {
+    let mut cli = Cli::new(
+        "bench_threads",
+        "[--seconds N] [--tokens N] [--distinct N] [--flood N]",
+    );
+    if cli.is_test_run() {
+        return;
+    }
     let mut seconds = 5u64;
     let mut tokens = 3_000usize;
     let mut flood = 200_000usize;
     let mut distinct = 30_000usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
+    while let Some((flag, value)) = cli.next_flag() {
         match flag.as_str() {
-            "--seconds" => seconds = value.parse().expect("--seconds: a number"),
-            "--tokens" => tokens = value.parse().expect("--tokens: a number"),
-            "--flood" => flood = value.parse().expect("--flood: a number"),
-            "--distinct" => distinct = value.parse().expect("--distinct: a number"),
-            _ => {
-                eprintln!(
-                    "usage: bench_threads [--seconds N] [--tokens N] [--distinct N] [--flood N]"
-                );
-                std::process::exit(2);
-            }
+            "--seconds" => seconds = cli.parse(&flag, &value),
+            "--tokens" => tokens = cli.parse(&flag, &value),
+            "--flood" => flood = cli.parse(&flag, &value),
+            "--distinct" => distinct = cli.parse(&flag, &value),
+            _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -172,8 +172,7 @@ fn main() {
     );
     let nocache = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Off));
     let cached = rt.block_on(rig::jwks_guard(&issuer, TokenCache::Default));
-    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average before: {}", load().trim_end());
+    println!("load average before: {}", cli::load_average());
     println!(
         "{:<38} {:>12} {:>12} {:>7}",
         "workload", "1 thread/s", "2 threads/s", "ratio"
@@ -227,6 +226,6 @@ fn main() {
     let two = rate_once(2, &rig::hs_guard(TokenCache::Default), &floods);
     let name = "layer HS256 distinct, cache on";
     println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
-    println!("load average after: {}", load().trim_end());
+    println!("load average after: {}", cli::load_average());
     drop(issuer);
 }

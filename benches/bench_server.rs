@@ -5,15 +5,18 @@
 //!   done in the handler: the least work around the decode;
 //! - `guard`: `guard.layer()` with the default token cache (32 MiB);
 //! - `guard-nocache`: `guard.layer()` with the token cache off;
-//! - `issuer`: no app, only the key host: for `scripts/load` to run `examples/serve` against
+//! - `issuer`: no app, only the key host: for `scripts/load` to run `examples/serve.rs` against
 //!   these keys and tokens. Prints `jwks URL` before `listening on`.
 //!
 //! The guard gets its keys from a JWKS served on loopback by `jwt_guard::testing::TestIssuer`
 //! and loads them before listening; the `decode` server uses the same RSA key.
 //!
 //! ```text
-//! bench_server MODE [--threads N] [--tokens FILE] [--count N] [--listen ADDR]
+//! cargo bench --bench bench_server -- MODE [--threads N] [--tokens FILE] [--count N] [--listen ADDR]
 //! ```
+//!
+//! It runs until killed, so plain `cargo bench` skips it (`bench = false` in `Cargo.toml`);
+//! `scripts/load` builds it once with `cargo bench --no-run` and starts the executable itself.
 //!
 //! Mints `--count` (default 10,000) distinct RS256 tokens (distinct `jti`, valid for an hour,
 //! the same claims as the benches) and writes them to `--tokens` one per line, then prints
@@ -25,7 +28,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../benches/rig/mod.rs"]
 mod rig;
 
 use std::io::Write;
@@ -37,6 +39,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use jwt_guard::testing::TestIssuer;
 use rig::TokenCache;
+use rig::cli::Cli;
 
 struct Args {
     mode: String,
@@ -46,11 +49,22 @@ struct Args {
     listen: String,
 }
 
-fn args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: bench_server none|decode|guard|guard-nocache|issuer [--threads N] [--tokens FILE] [--count N] [--listen ADDR]")?;
-    if !["none", "decode", "guard", "guard-nocache", "issuer"].contains(&mode.as_str()) {
-        return Err(format!("unknown mode `{mode}`"));
+const MODES: [&str; 5] = ["none", "decode", "guard", "guard-nocache", "issuer"];
+
+/// The arguments; `None` when started by `cargo test --benches` (nothing to serve).
+fn args() -> Option<Args> {
+    let mut cli = Cli::new(
+        "bench_server",
+        "none|decode|guard|guard-nocache|issuer [--threads N] [--tokens FILE] [--count N] [--listen ADDR]",
+    );
+    if cli.is_test_run() {
+        return None;
+    }
+    let mode = cli
+        .positional()
+        .unwrap_or_else(|| cli.fail("a MODE is needed"));
+    if !MODES.contains(&mode.as_str()) {
+        cli.fail(&format!("unknown mode `{mode}`"));
     }
     let mut parsed = Args {
         mode,
@@ -59,17 +73,16 @@ fn args() -> Result<Args, String> {
         count: 10_000,
         listen: "127.0.0.1:0".into(),
     };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+    while let Some((flag, value)) = cli.next_flag() {
         match flag.as_str() {
-            "--threads" => parsed.threads = value.parse().map_err(|_| "--threads: a number")?,
-            "--count" => parsed.count = value.parse().map_err(|_| "--count: a number")?,
+            "--threads" => parsed.threads = cli.parse(&flag, &value),
+            "--count" => parsed.count = cli.parse(&flag, &value),
             "--tokens" => parsed.tokens = Some(value),
             "--listen" => parsed.listen = value,
-            _ => return Err(format!("unknown option `{flag}`")),
+            _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
-    Ok(parsed)
+    Some(parsed)
 }
 
 async fn ok() -> &'static str {
@@ -139,14 +152,13 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() {
-    let result = args().and_then(|args| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads.max(1))
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?
-            .block_on(run(args))
-    });
+    let Some(args) = args() else { return };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(run(args)));
     if let Err(message) = result {
         eprintln!("bench_server: {message}");
         std::process::exit(2);

@@ -5,7 +5,7 @@
 //! ratios the issue sets targets for (between bests, and between medians).
 //!
 //! ```text
-//! bench_interleaved [--rounds N] [--tokens N]
+//! cargo bench --bench bench_interleaved -- [--rounds N] [--tokens N]
 //! ```
 //!
 //! Workloads (`--tokens`, default 3,000, distinct tokens each; one current-thread runtime):
@@ -24,7 +24,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../benches/rig/mod.rs"]
 mod rig;
 
 use std::time::Instant;
@@ -33,6 +32,7 @@ use http::{HeaderValue, StatusCode};
 use jwt_guard::JwtGuard;
 use jwt_guard::testing::TestIssuer;
 use rig::TokenCache;
+use rig::cli::{self, Cli};
 
 struct Pool {
     tokens: Vec<String>,
@@ -170,10 +170,9 @@ async fn run(rounds: usize, n: usize) {
         eprintln!("round {} of {rounds} done", round + 1);
     }
 
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "{rounds} rounds, {n} tokens per pool; load average at the end: {}",
-        load.trim_end()
+        cli::load_average()
     );
     println!("{:<22} {:>10} {:>10}", "workload", "best µs", "median µs");
     let mut best = std::collections::HashMap::new();
@@ -257,23 +256,18 @@ async fn run(rounds: usize, n: usize) {
 }
 
 fn main() {
+    let mut cli = Cli::new("bench_interleaved", "[--rounds N] [--tokens N]");
+    if cli.is_test_run() {
+        return;
+    }
     let mut rounds = 15usize;
     let mut tokens = 3_000usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
+    while let Some((flag, value)) = cli.next_flag() {
         match flag.as_str() {
-            "--rounds" => rounds = value.parse().expect("--rounds: a number"),
-            "--tokens" => tokens = value.parse().expect("--tokens: a number"),
-            _ => {
-                eprintln!("usage: bench_interleaved [--rounds N] [--tokens N]");
-                std::process::exit(2);
-            }
+            "--rounds" => rounds = cli.parse(&flag, &value),
+            "--tokens" => tokens = cli.parse(&flag, &value),
+            _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(run(rounds, tokens));
+    cli::block_on(run(rounds, tokens));
 }
