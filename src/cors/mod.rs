@@ -26,10 +26,16 @@ use crate::origin::canonical_origin;
 mod policy;
 
 pub(crate) use policy::{CorsPolicy, RequestOrigin, is_preflight};
-use policy::{is_token, parse_pattern};
+use policy::{Pattern, is_token, parse_pattern};
 
 /// The methods that are always allowed (CORS-safelisted).
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
+
+/// Methods a browser never sends cross-origin: refused in `allow_methods`.
+const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
+
+/// The response header the page may always read: it carries the bearer challenge.
+const ALWAYS_EXPOSED: &str = "www-authenticate";
 
 /// The CORS configuration: which origins may call the API from a browser, and how.
 ///
@@ -170,133 +176,155 @@ impl CorsPolicy {
     /// Checks `cors` and prepares every header value. `extra_origins` are the issuers' own
     /// `origins` and `tenant_origins`, already canonical; they are allowed as well.
     pub(crate) fn new(cors: Cors, extra_origins: &[String]) -> Result<Self, ConfigError> {
-        let mut exact = HashSet::new();
-        let mut patterns = Vec::new();
-        for (i, origin) in cors.origins.iter().enumerate() {
-            let key = format!("allow_origins[{i}]");
-            if origin == "*" && cors.credentials {
-                return Err(ConfigError::invalid(
-                    key,
-                    "`*` cannot be used with allow_credentials",
-                ));
-            }
-            if origin.contains("://*.") {
-                let pattern = parse_pattern(origin, cors.insecure_origins)
-                    .map_err(|why| ConfigError::invalid(key, why))?;
-                patterns.push(pattern);
-                continue;
-            }
-            let canonical = canonical_origin(origin, cors.insecure_origins)
-                .map_err(|why| ConfigError::invalid(key, why))?;
-            exact.insert(canonical);
-        }
+        let (mut exact, patterns) = origins(&cors)?;
         exact.extend(extra_origins.iter().cloned());
-        for (i, pattern) in cors.patterns.iter().enumerate() {
-            let key = format!("allow_origin_pattern[{i}]");
-            patterns.push(
-                parse_pattern(pattern, cors.insecure_origins)
-                    .map_err(|why| ConfigError::invalid(key, why))?,
-            );
-        }
+        let methods = token_list(
+            "allow_methods",
+            List::Methods,
+            &SAFELISTED_METHODS,
+            &cors.methods,
+        )?;
+        let headers = token_list("allow_headers", List::Headers, &[], &cors.headers)?;
+        let mut expose = token_list("expose_headers", List::Headers, &[], &cors.expose)?;
+        expose.retain(|name| name != ALWAYS_EXPOSED);
+        expose.push(ALWAYS_EXPOSED.to_owned());
+        check_max_age(cors.max_age)?;
 
-        let mut methods: HashSet<String> =
-            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
-        let mut method_list: Vec<String> =
-            SAFELISTED_METHODS.iter().map(|m| (*m).to_owned()).collect();
-        for (i, method) in cors.methods.iter().enumerate() {
-            let key = format!("allow_methods[{i}]");
-            if method == "*" {
-                return Err(ConfigError::invalid(
-                    key,
-                    "`*` is not accepted: list the methods",
-                ));
-            }
-            if !is_token(method) {
-                return Err(ConfigError::invalid(key, "not an HTTP method token"));
-            }
-            if ["CONNECT", "TRACE", "TRACK"]
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(method))
-            {
-                return Err(ConfigError::invalid(key, "a forbidden method"));
-            }
-            if methods.insert(method.clone()) {
-                method_list.push(method.clone());
-            }
-        }
-
-        let mut headers = HashSet::new();
-        let mut header_list = Vec::new();
-        for (i, name) in cors.headers.iter().enumerate() {
-            let key = format!("allow_headers[{i}]");
-            if name == "*" {
-                return Err(ConfigError::invalid(
-                    key,
-                    "`*` is not accepted: list the headers",
-                ));
-            }
-            if !is_token(name) {
-                return Err(ConfigError::invalid(key, "not a header name"));
-            }
-            let lower = name.to_ascii_lowercase();
-            if headers.insert(lower.clone()) {
-                header_list.push(lower);
-            }
-        }
-
-        let mut expose_list = Vec::new();
-        for (i, name) in cors.expose.iter().enumerate() {
-            let key = format!("expose_headers[{i}]");
-            if name == "*" {
-                return Err(ConfigError::invalid(
-                    key,
-                    "`*` is not accepted: list the headers",
-                ));
-            }
-            if !is_token(name) {
-                return Err(ConfigError::invalid(key, "not a header name"));
-            }
-            let lower = name.to_ascii_lowercase();
-            if lower != "www-authenticate" && !expose_list.contains(&lower) {
-                expose_list.push(lower);
-            }
-        }
-        expose_list.push("www-authenticate".to_owned());
-
-        if cors.max_age > Duration::from_secs(86_400) {
-            return Err(ConfigError::invalid("max_age", "must be at most 24h"));
-        }
-        if cors.max_age > Duration::from_secs(7_200) {
-            tracing::warn!(
-                target: "jwt_guard::cors",
-                max_age = cors.max_age.as_secs(),
-                "cors max_age is above what browsers keep (Chromium 2h, WebKit 10m)"
-            );
-        }
-
-        let value = |text: String, key: &str| {
-            HeaderValue::from_str(&text)
-                .map_err(|_| ConfigError::invalid(key, "not a valid header value"))
-        };
         Ok(Self {
             enabled: true,
             vary: true,
             exact,
             patterns,
             credentials: cors.credentials,
-            methods,
-            headers,
-            allow_methods: value(method_list.join(", "), "allow_methods")?,
-            allow_headers: if header_list.is_empty() {
+            allow_methods: joined(&methods, "allow_methods")?,
+            allow_headers: if headers.is_empty() {
                 None
             } else {
-                Some(value(header_list.join(", "), "allow_headers")?)
+                Some(joined(&headers, "allow_headers")?)
             },
-            expose_headers: value(expose_list.join(", "), "expose_headers")?,
-            max_age: value(cors.max_age.as_secs().to_string(), "max_age")?,
+            expose_headers: joined(&expose, "expose_headers")?,
+            max_age: header_value(&cors.max_age.as_secs().to_string(), "max_age")?,
+            methods: methods.into_iter().collect(),
+            headers: headers.into_iter().collect(),
             private_network: cors.private_network,
         })
     }
+}
+
+/// The exact origins and the patterns of `allow_origins` (where a `://*.` entry is a pattern)
+/// and `allow_origin_pattern`, checked in that order.
+fn origins(cors: &Cors) -> Result<(HashSet<String>, Vec<Pattern>), ConfigError> {
+    let mut exact = HashSet::new();
+    let mut patterns = Vec::new();
+    for (i, origin) in cors.origins.iter().enumerate() {
+        let key = format!("allow_origins[{i}]");
+        if origin == "*" && cors.credentials {
+            return Err(ConfigError::invalid(
+                key,
+                "`*` cannot be used with allow_credentials",
+            ));
+        }
+        if origin.contains("://*.") {
+            let pattern = parse_pattern(origin, cors.insecure_origins)
+                .map_err(|why| ConfigError::invalid(key, why))?;
+            patterns.push(pattern);
+            continue;
+        }
+        let canonical = canonical_origin(origin, cors.insecure_origins)
+            .map_err(|why| ConfigError::invalid(key, why))?;
+        exact.insert(canonical);
+    }
+    for (i, pattern) in cors.patterns.iter().enumerate() {
+        let key = format!("allow_origin_pattern[{i}]");
+        patterns.push(
+            parse_pattern(pattern, cors.insecure_origins)
+                .map_err(|why| ConfigError::invalid(key, why))?,
+        );
+    }
+    Ok((exact, patterns))
+}
+
+/// What a list setting holds: it decides the error texts and how an entry is normalised.
+#[derive(Clone, Copy)]
+enum List {
+    /// Method names, case-sensitive.
+    Methods,
+    /// Header names, lowercased.
+    Headers,
+}
+
+impl List {
+    /// One entry, normalised, or why it is refused.
+    fn normalise(self, entry: &str) -> Result<String, &'static str> {
+        if entry == "*" {
+            return Err(match self {
+                Self::Methods => "`*` is not accepted: list the methods",
+                Self::Headers => "`*` is not accepted: list the headers",
+            });
+        }
+        if !is_token(entry) {
+            return Err(match self {
+                Self::Methods => "not an HTTP method token",
+                Self::Headers => "not a header name",
+            });
+        }
+        match self {
+            Self::Methods
+                if FORBIDDEN_METHODS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(entry)) =>
+            {
+                Err("a forbidden method")
+            }
+            Self::Methods => Ok(entry.to_owned()),
+            Self::Headers => Ok(entry.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// `seed`, then the entries of the list setting `name` normalised, in order, without
+/// duplicates. The first refused entry is a [`ConfigError`] naming `name[i]`.
+fn token_list(
+    name: &str,
+    list: List,
+    seed: &[&str],
+    entries: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = seed.iter().map(|s| (*s).to_owned()).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let entry = list
+            .normalise(entry)
+            .map_err(|why| ConfigError::invalid(format!("{name}[{i}]"), why))?;
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// At most 24 hours; above what browsers keep (2 hours) is only a warning.
+fn check_max_age(max_age: Duration) -> Result<(), ConfigError> {
+    if max_age > Duration::from_secs(86_400) {
+        return Err(ConfigError::invalid("max_age", "must be at most 24h"));
+    }
+    if max_age > Duration::from_secs(7_200) {
+        tracing::warn!(
+            target: "jwt_guard::cors",
+            max_age = max_age.as_secs(),
+            "cors max_age is above what browsers keep (Chromium 2h, WebKit 10m)"
+        );
+    }
+    Ok(())
+}
+
+/// `names` as one comma-separated header value; a [`ConfigError`] naming `key` otherwise.
+fn joined(names: &[String], key: &str) -> Result<HeaderValue, ConfigError> {
+    header_value(&names.join(", "), key)
+}
+
+/// `text` as a header value; a [`ConfigError`] naming `key` otherwise.
+fn header_value(text: &str, key: &str) -> Result<HeaderValue, ConfigError> {
+    HeaderValue::from_str(text).map_err(|_| ConfigError::invalid(key, "not a valid header value"))
 }
 
 #[cfg(test)]
