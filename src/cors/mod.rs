@@ -10,10 +10,9 @@
 //! - Every response to an allowed origin carries the CORS headers (the layer's rejections and
 //!   the inner service's errors included); `Vary` is appended, never overwritten.
 //! - A request whose `Origin` is not allowed gets 403 without reaching the inner service.
-
 //!
 //! This file holds [`Cors`], the public builder, and the check that turns it into the prepared
-//! [`CorsPolicy`] (`policy.rs`), which the layer runs.
+//! `CorsPolicy` (`policy.rs`), which the layer runs.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -31,7 +30,7 @@ use policy::{Pattern, is_token, parse_pattern};
 /// The methods that are always allowed (CORS-safelisted).
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
-/// Methods a browser never sends cross-origin: refused in `allow_methods`.
+/// The Fetch standard's forbidden methods: refused in `allow_methods`.
 const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
 
 /// The response header the page may always read: it carries the bearer challenge.
