@@ -104,7 +104,7 @@ impl CorsPolicy {
         self.classify_value(headers.get(header::ORIGIN))
     }
 
-    /// [`Self::classify`] of the request's one `Origin` value, already looked up.
+    /// `classify` of the request's one `Origin` value, already looked up.
     pub(crate) fn classify_value(&self, origin: Option<&HeaderValue>) -> RequestOrigin {
         let Some(origin) = origin else {
             return RequestOrigin::Absent;
