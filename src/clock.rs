@@ -1,7 +1,7 @@
 //! Time, injectable so that tests can move it.
 //!
 //! The claims checks read [`Clock::now`]; the JWKS cache measures TTLs and cooldowns with
-//! [`Clock::elapsed_since_start`], a monotonic reading, so that a wall-clock step does not
+//! [`Clock::monotonic`], a monotonic reading, so that a wall-clock step does not
 //! freeze or hasten refetches.
 
 use std::fmt;

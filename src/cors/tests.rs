@@ -6,7 +6,9 @@ use std::time::Duration;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method};
 
+use super::policy::{ALLOW_PRIVATE_NETWORK, Pattern, REQUEST_PRIVATE_NETWORK, append_vary};
 use super::*;
+use crate::origin::MAX_ORIGIN_LEN;
 
 fn policy(cors: Cors) -> CorsPolicy {
     CorsPolicy::new(cors, &[]).unwrap()

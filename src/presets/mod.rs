@@ -1,4 +1,5 @@
-//! Ready-made issuers for the marketplaces this crate serves, each with its typed claims.
+//! Ready-made issuers for the marketplaces this crate serves, each with its typed claims, and
+//! Blendr's signed query verifier.
 //!
 //! Every function returns an [`Issuer`](crate::Issuer) configured as the vendor's documents
 //! describe; it is still a builder, so you can narrow it further (`.tenants([...])`,
