@@ -271,7 +271,7 @@ impl JwtGuardBuilder {
         let client = match self.http_client {
             Some(client) => client,
             None => fetch::client(j.connect_timeout, j.total_timeout)
-                .map_err(|e| ConfigError::invalid("http_client", e))?,
+                .map_err(|e| ConfigError::invalid("http_client", e.to_string()))?,
         };
         let mut authorities = Vec::with_capacity(prepared.len());
         let mut bound_origins = Vec::new();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::issuer::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
 use crate::keys::algorithm::Algorithm;
+use crate::keys::error::KeyError;
 use crate::keys::key::VerifyingKey;
 use crate::origin::parse_fetch_url;
 
@@ -380,21 +381,20 @@ impl Issuer {
             KeySpec::Jwks(url) => PreparedKeys::Remote(RemoteSpec::Jwks(url)),
             KeySpec::Discover(url) => PreparedKeys::Remote(RemoteSpec::Discovery {
                 config: crate::keys::jwks::discovery::discovery_url(&url)
-                    .map_err(|e| ConfigError::invalid("oidc_issuer", e))?,
+                    .map_err(|e| ConfigError::invalid("oidc_issuer", e.to_string()))?,
                 issuer: self.issuer.clone().unwrap_or_default(),
             }),
             KeySpec::Pem(pem) => PreparedKeys::Fixed(Arc::new(
-                VerifyingKey::from_pem(&pem, &algorithms).map_err(|e| {
-                    if e.0.contains("fits none") {
+                VerifyingKey::from_pem(&pem, &algorithms).map_err(|e| match e {
+                    KeyError::FitsNoAlgorithm => {
                         ConfigError::invalid("algorithms", "none of them fits public_key_pem")
-                    } else {
-                        ConfigError::invalid("public_key_pem", e.0)
                     }
+                    other => ConfigError::invalid("public_key_pem", other.to_string()),
                 })?,
             )),
             KeySpec::Secret(secret) => PreparedKeys::Fixed(Arc::new(
                 VerifyingKey::secret(&secret, &algorithms)
-                    .map_err(|e| ConfigError::invalid("secret", e.0))?,
+                    .map_err(|e| ConfigError::invalid("secret", e.to_string()))?,
             )),
             KeySpec::SecretEnv(var) => {
                 let value = std::env::var(&var).map_err(|_| {
@@ -404,9 +404,8 @@ impl Issuer {
                     )
                 })?;
                 PreparedKeys::Fixed(Arc::new(
-                    VerifyingKey::secret(value.as_bytes(), &algorithms).map_err(|e| {
-                        ConfigError::invalid("secret_env", format!("{var}: {}", e.0))
-                    })?,
+                    VerifyingKey::secret(value.as_bytes(), &algorithms)
+                        .map_err(|e| ConfigError::invalid("secret_env", format!("{var}: {e}")))?,
                 ))
             }
         };
