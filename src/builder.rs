@@ -9,9 +9,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::cors::{Cors, CorsPolicy};
 use crate::error::ConfigError;
 use crate::guard::JwtGuard;
-use crate::issuer::{Issuer, PreparedKeys, RemoteSpec};
+use crate::issuer::Issuer;
+use crate::issuer::prepare::{PreparedKeys, check_ambiguity};
 use crate::keys::jwks::fetch::{self, FetchLimits};
-use crate::keys::jwks::remote::{RemoteJwks, RemoteSettings, Source};
+use crate::keys::jwks::remote::{RemoteJwks, RemoteSettings};
 use crate::layer::shared::Shared;
 use crate::reject::Rejection;
 use crate::reject::response::{RejectionBody, Renderer, Responder};
@@ -266,7 +267,7 @@ impl JwtGuardBuilder {
             }
             prepared.push(issuer);
         }
-        crate::issuer::check_ambiguity(&prepared)?;
+        check_ambiguity(&prepared)?;
 
         let client = match self.http_client {
             Some(client) => client,
@@ -279,15 +280,8 @@ impl JwtGuardBuilder {
             bound_origins.extend(issuer.origins.iter().cloned());
             bound_origins.extend(issuer.tenant_origins.values().flatten().cloned());
             let remote = match &issuer.keys {
-                PreparedKeys::Remote(spec) => Some(Arc::new(RemoteJwks::new(
-                    match spec.clone() {
-                        RemoteSpec::Jwks(url) => Source::Jwks(url),
-                        RemoteSpec::Discovery { config, issuer } => Source::Discovery {
-                            config,
-                            issuer,
-                            resolved: std::sync::Mutex::new(None),
-                        },
-                    },
+                PreparedKeys::Remote(source) => Some(Arc::new(RemoteJwks::new(
+                    source.clone(),
                     Arc::clone(&issuer.name),
                     client.clone(),
                     issuer.algorithms.clone(),
