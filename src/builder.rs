@@ -9,9 +9,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::cors::{Cors, CorsPolicy};
 use crate::error::ConfigError;
 use crate::guard::JwtGuard;
-use crate::issuer::{Issuer, PreparedKeys, RemoteSpec};
+use crate::issuer::Issuer;
+use crate::issuer::prepare::{PreparedIssuer, PreparedKeys, check_ambiguity};
 use crate::keys::jwks::fetch::{self, FetchLimits};
-use crate::keys::jwks::remote::{RemoteJwks, RemoteSettings, Source};
+use crate::keys::jwks::remote::{RemoteJwks, RemoteSettings};
 use crate::layer::shared::Shared;
 use crate::reject::Rejection;
 use crate::reject::response::{RejectionBody, Renderer, Responder};
@@ -206,127 +207,189 @@ impl JwtGuardBuilder {
     ///
     /// A [`ConfigError`] naming the key at fault, e.g. `issuers[0].secret`.
     pub fn build(self) -> Result<JwtGuard, ConfigError> {
-        if self.issuers.is_empty() {
-            return Err(ConfigError::missing("issuers"));
-        }
-        if self.sources.is_empty() {
-            return Err(ConfigError::invalid(
-                "token.sources",
-                "must name at least one source",
-            ));
-        }
-        let mut seen_sources = HashSet::new();
-        for (i, source) in self.sources.iter().enumerate() {
-            if !seen_sources.insert(source) {
-                return Err(ConfigError::invalid(
-                    format!("token.sources[{i}]"),
-                    "listed twice",
-                ));
-            }
-        }
+        check_issuers_and_sources(&self.issuers, &self.sources)?;
         let responder = Responder::new(&self.realm)?.with_renderer(self.renderer);
-        let j = self.jwks;
-        if j.total_timeout.is_zero()
-            || j.connect_timeout.is_zero()
-            || j.connect_timeout > j.total_timeout
-        {
-            return Err(ConfigError::invalid(
-                "jwks_timeouts",
-                "must be non-zero, connect at most total",
-            ));
-        }
-        if j.min_ttl > j.max_ttl || j.default_ttl < j.min_ttl || j.default_ttl > j.max_ttl {
-            return Err(ConfigError::invalid(
-                "jwks_ttl",
-                "default must lie within [min, max]",
-            ));
-        }
-
-        let mut prepared = Vec::with_capacity(self.issuers.len());
-        let mut names = HashSet::new();
-        let mut iss_values = HashSet::new();
-        for (i, issuer) in self.issuers.into_iter().enumerate() {
-            let prefix = format!("issuers[{i}]");
-            let issuer = issuer
-                .prepare(format!("issuer{i}"))
-                .map_err(|e| e.within(&prefix))?;
-            if !names.insert(Arc::clone(&issuer.name)) {
-                return Err(ConfigError::invalid(
-                    format!("{prefix}.name"),
-                    "another issuer has this name",
-                ));
-            }
-            if let Some(iss) = &issuer.iss
-                && !iss_values.insert(iss.clone())
-            {
-                return Err(ConfigError::invalid(
-                    format!("{prefix}.issuer"),
-                    "another issuer has this issuer",
-                ));
-            }
-            prepared.push(issuer);
-        }
-        crate::issuer::check_ambiguity(&prepared)?;
-
-        let client = match self.http_client {
-            Some(client) => client,
-            None => fetch::client(j.connect_timeout, j.total_timeout)
-                .map_err(|e| ConfigError::invalid("http_client", e))?,
-        };
-        let mut authorities = Vec::with_capacity(prepared.len());
-        let mut bound_origins = Vec::new();
-        for issuer in prepared {
-            bound_origins.extend(issuer.origins.iter().cloned());
-            bound_origins.extend(issuer.tenant_origins.values().flatten().cloned());
-            let remote = match &issuer.keys {
-                PreparedKeys::Remote(spec) => Some(Arc::new(RemoteJwks::new(
-                    match spec.clone() {
-                        RemoteSpec::Jwks(url) => Source::Jwks(url),
-                        RemoteSpec::Discovery { config, issuer } => Source::Discovery {
-                            config,
-                            issuer,
-                            resolved: std::sync::Mutex::new(None),
-                        },
-                    },
-                    Arc::clone(&issuer.name),
-                    client.clone(),
-                    issuer.algorithms.clone(),
-                    RemoteSettings {
-                        default_ttl: j.default_ttl,
-                        min_ttl: j.min_ttl,
-                        max_ttl: j.max_ttl,
-                        max_stale: j.max_stale,
-                        cooldown: issuer.refresh_cooldown,
-                        limits: FetchLimits {
-                            max_body: j.max_body,
-                            total_timeout: j.total_timeout,
-                        },
-                    },
-                    Arc::clone(&self.clock),
-                ))),
-                PreparedKeys::Fixed(_) => None,
-            };
-            authorities.push(Authority { issuer, remote });
-        }
-        let cors = match self.cors {
-            Some(cors) => CorsPolicy::new(cors, &bound_origins).map_err(|e| e.within("cors"))?,
-            None => CorsPolicy::disabled(!bound_origins.is_empty()),
-        };
-        let engine = Engine {
-            authorities,
-            clock: self.clock,
-            json_limits: JsonLimits::DEFAULT,
-            replay: self
-                .replay_store
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
-            cache: self.token_cache.map(TokenCache::new),
-        };
+        self.jwks.check()?;
+        let issuers = prepare_issuers(self.issuers)?;
+        let client = self.jwks.client(self.http_client)?;
+        let bound_origins = bound_origins(&issuers);
+        let authorities = authorities(issuers, &client, self.jwks, &self.clock);
+        let cors = cors_policy(self.cors, &bound_origins)?;
+        let engine = engine(authorities, self.clock, self.replay_store, self.token_cache);
         Ok(JwtGuard::new(Arc::new(Shared {
             engine,
             cors,
             responder: Arc::new(responder),
             sources: self.sources,
         })))
+    }
+}
+
+impl JwksOptions {
+    /// Timeouts non-zero, connect within total; the default TTL within its bounds.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.total_timeout.is_zero()
+            || self.connect_timeout.is_zero()
+            || self.connect_timeout > self.total_timeout
+        {
+            return Err(ConfigError::invalid(
+                "jwks_timeouts",
+                "must be non-zero, connect at most total",
+            ));
+        }
+        if self.min_ttl > self.max_ttl
+            || self.default_ttl < self.min_ttl
+            || self.default_ttl > self.max_ttl
+        {
+            return Err(ConfigError::invalid(
+                "jwks_ttl",
+                "default must lie within [min, max]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The caller's HTTP client, or one made with these timeouts.
+    fn client(&self, configured: Option<reqwest::Client>) -> Result<reqwest::Client, ConfigError> {
+        match configured {
+            Some(client) => Ok(client),
+            None => fetch::client(self.connect_timeout, self.total_timeout)
+                .map_err(|e| ConfigError::invalid("http_client", e.to_string())),
+        }
+    }
+
+    /// The settings of one issuer's remote key set.
+    fn remote_settings(&self, cooldown: Duration) -> RemoteSettings {
+        RemoteSettings {
+            default_ttl: self.default_ttl,
+            min_ttl: self.min_ttl,
+            max_ttl: self.max_ttl,
+            max_stale: self.max_stale,
+            cooldown,
+            limits: FetchLimits {
+                max_body: self.max_body,
+                total_timeout: self.total_timeout,
+            },
+        }
+    }
+}
+
+/// At least one issuer; at least one token source, none listed twice.
+fn check_issuers_and_sources(
+    issuers: &[Issuer],
+    sources: &[TokenSource],
+) -> Result<(), ConfigError> {
+    if issuers.is_empty() {
+        return Err(ConfigError::missing("issuers"));
+    }
+    if sources.is_empty() {
+        return Err(ConfigError::invalid(
+            "token.sources",
+            "must name at least one source",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, source) in sources.iter().enumerate() {
+        if !seen.insert(source) {
+            return Err(ConfigError::invalid(
+                format!("token.sources[{i}]"),
+                "listed twice",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prepares every issuer (errors named `issuers[i].…`), then checks them together: names and
+/// `iss` values unique, tokens never ambiguous between two issuers.
+fn prepare_issuers(issuers: Vec<Issuer>) -> Result<Vec<PreparedIssuer>, ConfigError> {
+    let mut prepared = Vec::with_capacity(issuers.len());
+    let mut names = HashSet::new();
+    let mut iss_values = HashSet::new();
+    for (i, issuer) in issuers.into_iter().enumerate() {
+        let prefix = format!("issuers[{i}]");
+        let issuer = issuer
+            .prepare(format!("issuer{i}"))
+            .map_err(|e| e.within(&prefix))?;
+        if !names.insert(Arc::clone(&issuer.name)) {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.name"),
+                "another issuer has this name",
+            ));
+        }
+        if let Some(iss) = &issuer.iss
+            && !iss_values.insert(iss.clone())
+        {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.issuer"),
+                "another issuer has this issuer",
+            ));
+        }
+        prepared.push(issuer);
+    }
+    check_ambiguity(&prepared)?;
+    Ok(prepared)
+}
+
+/// Every origin an issuer or a tenant is bound to, in issuer order.
+fn bound_origins(issuers: &[PreparedIssuer]) -> Vec<String> {
+    let mut bound = Vec::new();
+    for issuer in issuers {
+        bound.extend(issuer.origins.iter().cloned());
+        bound.extend(issuer.tenant_origins.values().flatten().cloned());
+    }
+    bound
+}
+
+/// Each issuer with its remote key set, when its keys are fetched.
+fn authorities(
+    issuers: Vec<PreparedIssuer>,
+    client: &reqwest::Client,
+    jwks: JwksOptions,
+    clock: &Arc<dyn Clock>,
+) -> Vec<Authority> {
+    issuers
+        .into_iter()
+        .map(|issuer| {
+            let remote = match &issuer.keys {
+                PreparedKeys::Remote(source) => Some(Arc::new(RemoteJwks::new(
+                    source.clone(),
+                    Arc::clone(&issuer.name),
+                    client.clone(),
+                    issuer.algorithms.clone(),
+                    jwks.remote_settings(issuer.refresh_cooldown),
+                    Arc::clone(clock),
+                ))),
+                PreparedKeys::Fixed(_) => None,
+            };
+            Authority { issuer, remote }
+        })
+        .collect()
+}
+
+/// The verification engine: the issuers, the clock, the replay store (by default in memory)
+/// and the verified-token cache (unless turned off).
+fn engine(
+    authorities: Vec<Authority>,
+    clock: Arc<dyn Clock>,
+    replay_store: Option<Arc<dyn ReplayStore>>,
+    token_cache: Option<u64>,
+) -> Engine {
+    Engine {
+        authorities,
+        clock,
+        json_limits: JsonLimits::DEFAULT,
+        replay: replay_store.unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+        cache: token_cache.map(TokenCache::new),
+    }
+}
+
+/// The CORS policy, with the bound origins added to its allow list; without CORS, a policy
+/// that refuses preflights (and knows whether origins are bound).
+fn cors_policy(cors: Option<Cors>, bound_origins: &[String]) -> Result<CorsPolicy, ConfigError> {
+    match cors {
+        Some(cors) => CorsPolicy::new(cors, bound_origins).map_err(|e| e.within("cors")),
+        None => Ok(CorsPolicy::disabled(!bound_origins.is_empty())),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::issuer::claims::ClaimPath;
 use crate::keys::algorithm::Algorithm;
 
 /// A verified token: who issued it, which key and algorithm verified it, its subject, its
@@ -93,12 +94,7 @@ impl Verified {
     /// The claim at a dotted path (`"ti.aid"`).
     #[must_use]
     pub fn claim(&self, path: &str) -> Option<&Value> {
-        let mut parts = path.split('.');
-        let mut value = self.0.claims.get(parts.next()?)?;
-        for part in parts {
-            value = value.as_object()?.get(part)?;
-        }
-        Some(value)
+        ClaimPath::lookup_dotted(path, &self.0.claims)
     }
 
     /// The claims as the caller's own type.

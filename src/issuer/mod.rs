@@ -1,6 +1,8 @@
-//! One issuer: where its keys come from and what its tokens must say.
+//! One issuer: where its keys come from and what its tokens must say. The public builder is
+//! here; [`prepare`] checks it at build.
 
 pub(crate) mod claims;
+pub(crate) mod prepare;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::issuer::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
 use crate::keys::algorithm::Algorithm;
-use crate::keys::key::VerifyingKey;
 use crate::origin::parse_fetch_url;
 
 /// The most leeway allowed.
@@ -25,6 +25,18 @@ pub(crate) enum KeySpec {
     Pem(String),
     Secret(Arc<[u8]>),
     SecretEnv(String),
+}
+
+impl KeySpec {
+    /// A shared secret, given or read from the environment.
+    pub(crate) fn is_symmetric(&self) -> bool {
+        matches!(self, Self::Secret(_) | Self::SecretEnv(_))
+    }
+
+    /// A key set fetched over HTTP, from a URL or by discovery.
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(self, Self::Jwks(_) | Self::Discover(_))
+    }
 }
 
 impl fmt::Debug for KeySpec {
@@ -288,372 +300,5 @@ impl Issuer {
     }
 }
 
-/// An issuer as the layer runs it.
-#[derive(Debug)]
-pub(crate) struct PreparedIssuer {
-    pub(crate) name: Arc<str>,
-    pub(crate) iss: Option<String>,
-    pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) keys: PreparedKeys,
-    pub(crate) policy: ClaimsPolicy,
-    pub(crate) replay: bool,
-    pub(crate) origins: Vec<String>,
-    pub(crate) tenant_origins: BTreeMap<String, Vec<String>>,
-    pub(crate) refresh_cooldown: Duration,
-}
-
-#[derive(Debug)]
-pub(crate) enum PreparedKeys {
-    Fixed(Arc<VerifyingKey>),
-    Remote(RemoteSpec),
-}
-
-/// Where a remote key set comes from.
-#[derive(Clone, Debug)]
-pub(crate) enum RemoteSpec {
-    Jwks(url::Url),
-    Discovery { config: url::Url, issuer: String },
-}
-
-impl PreparedIssuer {
-    pub(crate) fn is_symmetric(&self) -> bool {
-        matches!(&self.keys, PreparedKeys::Fixed(k) if k.algorithms().all(Algorithm::is_symmetric))
-    }
-}
-
-impl Issuer {
-    /// Checks and prepares this issuer. Keys are named relative to the issuer
-    /// (`secret`, `leeway`); the caller adds the prefix.
-    pub(crate) fn prepare(self, default_name: String) -> Result<PreparedIssuer, ConfigError> {
-        let name: Arc<str> = match self.name {
-            Some(name) if name.trim().is_empty() => {
-                return Err(ConfigError::invalid("name", "must not be empty"));
-            }
-            Some(name) => name.into(),
-            None => default_name.into(),
-        };
-        let symmetric = matches!(self.keys, KeySpec::Secret(_) | KeySpec::SecretEnv(_));
-        let algorithms = match self.algorithms {
-            None if symmetric => vec![Algorithm::HS256],
-            None => vec![Algorithm::RS256, Algorithm::ES256],
-            Some(algs) if algs.is_empty() => {
-                return Err(ConfigError::invalid("algorithms", "must not be empty"));
-            }
-            Some(mut algs) => {
-                algs.sort();
-                algs.dedup();
-                if let Some(bad) = algs.iter().find(|a| a.is_symmetric() != symmetric) {
-                    return Err(ConfigError::invalid(
-                        "algorithms",
-                        if symmetric {
-                            format!(
-                                "{bad} needs a public key; a shared secret only verifies HS256, HS384 or HS512"
-                            )
-                        } else {
-                            format!("{bad} needs a shared secret; a public key never verifies HS*")
-                        },
-                    ));
-                }
-                algs
-            }
-        };
-        if self.leeway > MAX_LEEWAY {
-            return Err(ConfigError::invalid("leeway", "must be at most 5m"));
-        }
-        if self.refresh_cooldown.is_some()
-            && !matches!(self.keys, KeySpec::Jwks(_) | KeySpec::Discover(_))
-        {
-            return Err(ConfigError::invalid(
-                "refresh_cooldown",
-                "only applies with jwks_url",
-            ));
-        }
-        let refresh_cooldown = self.refresh_cooldown.unwrap_or(Duration::from_secs(30));
-        if refresh_cooldown > Duration::from_secs(3600) {
-            return Err(ConfigError::invalid(
-                "refresh_cooldown",
-                "must be at most 1h",
-            ));
-        }
-
-        let keys = match self.keys {
-            KeySpec::Jwks(url) => PreparedKeys::Remote(RemoteSpec::Jwks(url)),
-            KeySpec::Discover(url) => PreparedKeys::Remote(RemoteSpec::Discovery {
-                config: crate::keys::jwks::discovery::discovery_url(&url)
-                    .map_err(|e| ConfigError::invalid("oidc_issuer", e))?,
-                issuer: self.issuer.clone().unwrap_or_default(),
-            }),
-            KeySpec::Pem(pem) => PreparedKeys::Fixed(Arc::new(
-                VerifyingKey::from_pem(&pem, &algorithms).map_err(|e| {
-                    if e.0.contains("fits none") {
-                        ConfigError::invalid("algorithms", "none of them fits public_key_pem")
-                    } else {
-                        ConfigError::invalid("public_key_pem", e.0)
-                    }
-                })?,
-            )),
-            KeySpec::Secret(secret) => PreparedKeys::Fixed(Arc::new(
-                VerifyingKey::secret(&secret, &algorithms)
-                    .map_err(|e| ConfigError::invalid("secret", e.0))?,
-            )),
-            KeySpec::SecretEnv(var) => {
-                let value = std::env::var(&var).map_err(|_| {
-                    ConfigError::invalid(
-                        "secret_env",
-                        format!("environment variable {var} is not set"),
-                    )
-                })?;
-                PreparedKeys::Fixed(Arc::new(
-                    VerifyingKey::secret(value.as_bytes(), &algorithms).map_err(|e| {
-                        ConfigError::invalid("secret_env", format!("{var}: {}", e.0))
-                    })?,
-                ))
-            }
-        };
-
-        if self.issuer.as_ref().is_some_and(String::is_empty) {
-            return Err(ConfigError::invalid("issuer", "must not be empty"));
-        }
-        if self.audiences.iter().any(String::is_empty) {
-            return Err(ConfigError::invalid(
-                "audiences",
-                "must not contain an empty string",
-            ));
-        }
-        let mut required = Vec::new();
-        for (i, path) in self
-            .required_claims
-            .unwrap_or_else(|| vec!["exp".to_owned()])
-            .iter()
-            .enumerate()
-        {
-            required.push(ClaimPath::parse(path).ok_or_else(|| {
-                ConfigError::invalid(format!("required_claims[{i}]"), "not a dotted claim path")
-            })?);
-        }
-        let requires_exp = required.iter().any(|p| p.is("exp"));
-        if self.replay {
-            if !requires_exp && self.max_age.is_none() {
-                return Err(ConfigError::invalid(
-                    "replay",
-                    "needs `exp` among required_claims or `max_age`, so that a jti can be forgotten",
-                ));
-            }
-            if !required.iter().any(|p| p.is("jti")) {
-                required.push(ClaimPath(vec!["jti".to_owned()]));
-            }
-        }
-        if self.max_age.is_some() && !required.iter().any(|p| p.is("iat")) {
-            required.push(ClaimPath(vec!["iat".to_owned()]));
-        }
-        let tenant = match (&self.tenant_claim, &self.tenants) {
-            (None, Some(_)) => return Err(ConfigError::invalid("tenants", "needs tenant_claim")),
-            (None, None) => None,
-            (Some(path), tenants) => {
-                let path = ClaimPath::parse(path).ok_or_else(|| {
-                    ConfigError::invalid("tenant_claim", "not a dotted claim path")
-                })?;
-                let allow = match tenants {
-                    None => None,
-                    Some(list) if list.is_empty() => {
-                        return Err(ConfigError::invalid(
-                            "tenants",
-                            "is empty: no token could ever pass; remove it to allow any tenant",
-                        ));
-                    }
-                    Some(list) => {
-                        if list.iter().any(String::is_empty) {
-                            return Err(ConfigError::invalid(
-                                "tenants",
-                                "must not contain an empty string",
-                            ));
-                        }
-                        Some(list.iter().cloned().collect())
-                    }
-                };
-                Some(TenantPolicy { path, allow })
-            }
-        };
-        if !self.tenant_origins.is_empty() && tenant.is_none() {
-            return Err(ConfigError::invalid("tenant_origins", "needs tenant_claim"));
-        }
-        let mut origins = Vec::new();
-        for (i, origin) in self.origins.iter().enumerate() {
-            origins.push(
-                crate::origin::canonical_origin(origin, false)
-                    .map_err(|why| ConfigError::invalid(format!("origins[{i}]"), why))?,
-            );
-        }
-        let mut tenant_origins = BTreeMap::new();
-        for (tenant_name, list) in &self.tenant_origins {
-            let mut canon = Vec::new();
-            for (i, origin) in list.iter().enumerate() {
-                canon.push(
-                    crate::origin::canonical_origin(origin, false).map_err(|why| {
-                        ConfigError::invalid(format!("tenant_origins.{tenant_name}[{i}]"), why)
-                    })?,
-                );
-            }
-            tenant_origins.insert(tenant_name.clone(), canon);
-        }
-
-        let policy = ClaimsPolicy {
-            issuer: self.issuer.clone(),
-            audiences: self.audiences,
-            required,
-            leeway: self.leeway.as_secs_f64(),
-            max_lifetime: self.max_lifetime.map(|d| d.as_secs_f64()),
-            max_age: self.max_age.map(|d| d.as_secs_f64()),
-            tenant,
-        };
-        Ok(PreparedIssuer {
-            name,
-            iss: self.issuer,
-            algorithms,
-            keys,
-            policy,
-            replay: self.replay,
-            origins,
-            tenant_origins,
-            refresh_cooldown,
-        })
-    }
-}
-
-/// Refuses the configurations whose tokens could not be told apart per request:
-///
-/// - two asymmetric issuers without `issuer` that both hold a fixed key (or one a fixed key,
-///   the other a JWKS) for the same algorithm could both claim a token (two JWKS issuers are
-///   told apart by `kid`);
-/// - two shared-secret issuers without `issuer` holding the same secret for the same algorithm:
-///   that secret would verify for both, and which one a token lands on would depend on the
-///   order of the configuration (a key verifies only for its own issuer).
-pub(crate) fn check_ambiguity(issuers: &[PreparedIssuer]) -> Result<(), ConfigError> {
-    let open: Vec<(usize, &PreparedIssuer)> = issuers
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.iss.is_none())
-        .collect();
-    for (a, first) in &open {
-        for (b, second) in &open {
-            if b <= a {
-                continue;
-            }
-            let shared: Vec<Algorithm> = first
-                .algorithms
-                .iter()
-                .copied()
-                .filter(|alg| second.algorithms.contains(alg))
-                .collect();
-            let Some(alg) = shared.first() else {
-                continue;
-            };
-            match (first.is_symmetric(), second.is_symmetric()) {
-                (true, true) => {
-                    if let (PreparedKeys::Fixed(x), PreparedKeys::Fixed(y)) =
-                        (&first.keys, &second.keys)
-                        && x.fingerprint() == y.fingerprint()
-                    {
-                        return Err(ConfigError::invalid(
-                            format!("issuers[{b}]"),
-                            format!(
-                                "holds the same secret as issuers[{a}] for {alg}: a token could belong to either; set `issuer` on one of them"
-                            ),
-                        ));
-                    }
-                }
-                (false, false) => {
-                    let fixed = matches!(first.keys, PreparedKeys::Fixed(_))
-                        || matches!(second.keys, PreparedKeys::Fixed(_));
-                    if fixed {
-                        return Err(ConfigError::invalid(
-                            format!("issuers[{b}]"),
-                            format!(
-                                "a token signed with {alg} and no `iss` could belong to issuers[{a}] as well; set `issuer` on one of them or give them different algorithms"
-                            ),
-                        ));
-                    }
-                }
-                // A secret and a public key never share an algorithm.
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn algorithms_must_fit_the_key_source() {
-        let err = Issuer::secret([1u8; 32])
-            .algorithms([Algorithm::RS256])
-            .prepare("i".into())
-            .unwrap_err();
-        assert_eq!(err.key(), Some("algorithms"));
-        let err = Issuer::jwks("https://a.example/j")
-            .unwrap()
-            .algorithms([Algorithm::HS256])
-            .prepare("i".into())
-            .unwrap_err();
-        assert_eq!(err.key(), Some("algorithms"));
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let cases: Vec<(Issuer, &str)> = vec![
-            (Issuer::secret([1u8; 31]), "secret"),
-            (
-                Issuer::secret_env("JWT_GUARD_SURELY_UNSET_VARIABLE"),
-                "secret_env",
-            ),
-            (
-                Issuer::secret([1u8; 32]).leeway(Duration::from_secs(301)),
-                "leeway",
-            ),
-            (
-                Issuer::secret([1u8; 32]).refresh_cooldown(Duration::from_secs(1)),
-                "refresh_cooldown",
-            ),
-            (Issuer::secret([1u8; 32]).tenants(["a"]), "tenants"),
-            (
-                Issuer::secret([1u8; 32]).tenant_claim("a..b"),
-                "tenant_claim",
-            ),
-            (
-                Issuer::secret([1u8; 32]).required_claims(["ok", ""]),
-                "required_claims[1]",
-            ),
-            (
-                Issuer::secret([1u8; 32])
-                    .required_claims(Vec::<String>::new())
-                    .reject_replays(),
-                "replay",
-            ),
-            (
-                Issuer::secret([1u8; 32]).origins(["https://a.example/path"]),
-                "origins[0]",
-            ),
-            (Issuer::public_key_pem("garbage"), "public_key_pem"),
-            (Issuer::secret([1u8; 32]).name(" "), "name"),
-        ];
-        for (issuer, key) in cases {
-            let err = issuer.prepare("i".into()).unwrap_err();
-            assert_eq!(err.key(), Some(key), "{err}");
-        }
-    }
-
-    #[test]
-    fn replay_and_max_age_add_required_claims() {
-        let p = Issuer::secret([1u8; 32])
-            .required_claims(Vec::<String>::new())
-            .max_age(Duration::from_secs(60))
-            .reject_replays()
-            .prepare("i".into())
-            .unwrap();
-        assert!(p.policy.required.iter().any(|c| c.is("jti")));
-        assert!(p.policy.required.iter().any(|c| c.is("iat")));
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaParameters, Verifica
 use base64::Engine as _;
 
 use crate::keys::algorithm::{Algorithm, Family};
+use crate::keys::error::KeyError;
 
 /// The least RSA modulus accepted, in bits (RFC 7518 §3.3).
 pub(crate) const MIN_RSA_BITS: u32 = 2048;
@@ -48,18 +49,19 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
-/// Why a key cannot be prepared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeyError(pub(crate) String);
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn key_error(msg: impl Into<String>) -> KeyError {
-    KeyError(msg.into())
+/// What a JWK says besides its key material, and what the issuer accepts: the arguments every
+/// JWK constructor ([`VerifyingKey::rsa`], [`VerifyingKey::ec`], [`VerifyingKey::ed25519`])
+/// takes.
+#[derive(Debug)]
+pub(crate) struct JwkMeta<'a> {
+    /// The key's `kid`, if any.
+    pub(crate) kid: Option<Arc<str>>,
+    /// The key's own `alg`, if it declares one.
+    pub(crate) declared_alg: Option<Algorithm>,
+    /// The algorithms the issuer accepts.
+    pub(crate) allowed: &'a [Algorithm],
+    /// What makes two JWKs identical copies (see [`VerifyingKey::fingerprint`]).
+    pub(crate) fingerprint: Vec<u8>,
 }
 
 impl VerifyingKey {
@@ -96,44 +98,41 @@ impl VerifyingKey {
     /// An RSA key from its big-endian modulus and exponent.
     ///
     /// A single leading zero octet of the modulus is tolerated (some providers publish one).
-    pub(crate) fn rsa(
-        n: &[u8],
-        e: &[u8],
-        kid: Option<Arc<str>>,
-        declared_alg: Option<Algorithm>,
-        allowed: &[Algorithm],
-        fingerprint: Vec<u8>,
-    ) -> Result<Self, KeyError> {
+    pub(crate) fn rsa(n: &[u8], e: &[u8], meta: JwkMeta<'_>) -> Result<Self, KeyError> {
         let n = strip_leading_zeros(n);
         let e = strip_leading_zeros(e);
         let bits = bit_len(n);
         if bits < MIN_RSA_BITS {
-            return Err(key_error(format!(
-                "RSA key of {bits} bits is under the {MIN_RSA_BITS}-bit minimum"
-            )));
+            return Err(KeyError::RsaTooSmall {
+                bits,
+                min: MIN_RSA_BITS,
+            });
         }
         if bits > MAX_RSA_BITS {
-            return Err(key_error(format!("RSA key of {bits} bits is too large")));
+            return Err(KeyError::RsaTooLarge { bits });
         }
         if n.last().is_none_or(|b| b & 1 == 0) {
-            return Err(key_error("RSA modulus is even"));
+            return Err(KeyError::RsaEvenModulus);
         }
         if !exponent_is_sound(e) {
-            return Err(key_error(
-                "RSA exponent must be odd, at least 65537 and at most 2^32 - 1",
-            ));
+            return Err(KeyError::RsaExponent);
         }
         let components = sig::RsaPublicKeyComponents { n, e };
-        let algs = candidate_algorithms(Family::Rsa, declared_alg, allowed)?;
+        let algs = candidate_algorithms(Family::Rsa, meta.declared_alg, meta.allowed)?;
         let mut checks = Vec::with_capacity(algs.len());
         for alg in algs {
-            let params = rsa_params(alg).ok_or_else(|| key_error("not an RSA algorithm"))?;
+            let params = rsa_params(alg).ok_or(KeyError::NotRsaAlgorithm)?;
             let parsed = components
                 .to_parsed_public_key(params)
-                .map_err(|e| key_error(format!("invalid RSA key: {e}")))?;
+                .map_err(|e| invalid("RSA", e))?;
             checks.push((alg, Check::Public(parsed)));
         }
-        Ok(Self::assemble(kid, Family::Rsa, checks, fingerprint))
+        Ok(Self::assemble(
+            meta.kid,
+            Family::Rsa,
+            checks,
+            meta.fingerprint,
+        ))
     }
 
     /// An EC key from its affine coordinates (each exactly the curve's size).
@@ -141,61 +140,54 @@ impl VerifyingKey {
         curve: Algorithm,
         x: &[u8],
         y: &[u8],
-        kid: Option<Arc<str>>,
-        declared_alg: Option<Algorithm>,
-        allowed: &[Algorithm],
-        fingerprint: Vec<u8>,
+        meta: JwkMeta<'_>,
     ) -> Result<Self, KeyError> {
         let size = match curve {
             Algorithm::ES256 => 32,
             Algorithm::ES384 => 48,
-            _ => return Err(key_error("unsupported curve")),
+            _ => return Err(KeyError::UnsupportedCurve),
         };
         if x.len() != size || y.len() != size {
-            return Err(key_error("EC coordinates have the wrong length"));
+            return Err(KeyError::EcCoordinateLength);
         }
-        if declared_alg.is_some_and(|alg| alg != curve) {
-            return Err(key_error("the key's alg does not fit its curve"));
+        if meta.declared_alg.is_some_and(|alg| alg != curve) {
+            return Err(KeyError::AlgDoesNotFitCurve);
         }
-        if !allowed.contains(&curve) {
-            return Err(key_error(format!(
-                "{curve} is not among the accepted algorithms"
-            )));
+        if !meta.allowed.contains(&curve) {
+            return Err(KeyError::NotAccepted(curve));
         }
         let mut point = Vec::with_capacity(1 + 2 * size);
         point.push(0x04);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
-        let parsed = ParsedPublicKey::new(ec_params(curve), &point)
-            .map_err(|e| key_error(format!("invalid EC key: {e}")))?;
+        let parsed =
+            ParsedPublicKey::new(ec_params(curve), &point).map_err(|e| invalid("EC", e))?;
         Ok(Self::assemble(
-            kid,
+            meta.kid,
             Family::Ec,
             vec![(curve, Check::Public(parsed))],
-            fingerprint,
+            meta.fingerprint,
         ))
     }
 
     /// An Ed25519 key from its 32 public bytes.
-    pub(crate) fn ed25519(
-        x: &[u8],
-        kid: Option<Arc<str>>,
-        declared_alg: Option<Algorithm>,
-        allowed: &[Algorithm],
-        fingerprint: Vec<u8>,
-    ) -> Result<Self, KeyError> {
+    pub(crate) fn ed25519(x: &[u8], meta: JwkMeta<'_>) -> Result<Self, KeyError> {
         if x.len() != 32 {
-            return Err(key_error("Ed25519 key is not 32 bytes"));
+            return Err(KeyError::Ed25519Length);
         }
-        let algs = candidate_algorithms(Family::Okp, declared_alg, allowed)?;
-        let parsed = ParsedPublicKey::new(&sig::ED25519, x)
-            .map_err(|e| key_error(format!("invalid Ed25519 key: {e}")))?;
+        let algs = candidate_algorithms(Family::Okp, meta.declared_alg, meta.allowed)?;
+        let parsed = ParsedPublicKey::new(&sig::ED25519, x).map_err(|e| invalid("Ed25519", e))?;
         let checks = algs
             .into_iter()
             .take(1)
             .map(|alg| (alg, Check::Public(parsed.clone())))
             .collect();
-        Ok(Self::assemble(kid, Family::Okp, checks, fingerprint))
+        Ok(Self::assemble(
+            meta.kid,
+            Family::Okp,
+            checks,
+            meta.fingerprint,
+        ))
     }
 
     /// A shared secret for the HS* algorithms in `allowed`, each checked for its least length.
@@ -204,11 +196,11 @@ impl VerifyingKey {
         let mut checks = Vec::with_capacity(algs.len());
         for alg in algs {
             if secret.len() < alg.min_secret_len() {
-                return Err(key_error(format!(
-                    "a secret for {alg} must be at least {} bytes, this one has {}",
-                    alg.min_secret_len(),
-                    secret.len()
-                )));
+                return Err(KeyError::SecretTooShort {
+                    alg,
+                    min: alg.min_secret_len(),
+                    len: secret.len(),
+                });
             }
             let digest = match alg {
                 Algorithm::HS384 => hmac::HMAC_SHA384,
@@ -229,19 +221,21 @@ impl VerifyingKey {
     pub(crate) fn from_pem(pem: &str, allowed: &[Algorithm]) -> Result<Self, KeyError> {
         let (label, der) = pem_decode(pem)?;
         if label != "PUBLIC KEY" && label != "RSA PUBLIC KEY" {
-            return Err(key_error(format!(
-                "expected a PUBLIC KEY block, found {label:?} (private keys are not accepted)"
-            )));
+            return Err(KeyError::NotPublicKeyPem { label });
         }
         let fingerprint = der.clone();
         // RSA?
         if let Ok(rsa) = aws_lc_rs::rsa::PublicKey::from_der(&der) {
-            let bits = RsaParameters::public_modulus_len(rsa.as_ref())
-                .map_err(|_| key_error("invalid RSA key"))?;
+            let bits =
+                RsaParameters::public_modulus_len(rsa.as_ref()).map_err(|_| KeyError::Invalid {
+                    kty: "RSA",
+                    detail: None,
+                })?;
             if bits < MIN_RSA_BITS {
-                return Err(key_error(format!(
-                    "RSA key of {bits} bits is under the {MIN_RSA_BITS}-bit minimum"
-                )));
+                return Err(KeyError::RsaTooSmall {
+                    bits,
+                    min: MIN_RSA_BITS,
+                });
             }
             let mut checks = Vec::new();
             for alg in allowed
@@ -286,7 +280,7 @@ impl VerifyingKey {
         fingerprint: Vec<u8>,
     ) -> Result<Self, KeyError> {
         if checks.is_empty() {
-            return Err(key_error("the key fits none of the configured algorithms"));
+            return Err(KeyError::FitsNoAlgorithm);
         }
         Ok(Self::assemble(None, family, checks, fingerprint))
     }
@@ -316,14 +310,10 @@ fn candidate_algorithms(
 ) -> Result<Vec<Algorithm>, KeyError> {
     if let Some(alg) = declared {
         if alg.family() != family {
-            return Err(key_error(format!(
-                "the key's alg {alg} does not fit its type"
-            )));
+            return Err(KeyError::AlgDoesNotFitType(alg));
         }
         if !allowed.contains(&alg) {
-            return Err(key_error(format!(
-                "{alg} is not among the accepted algorithms"
-            )));
+            return Err(KeyError::NotAccepted(alg));
         }
         return Ok(vec![alg]);
     }
@@ -333,7 +323,7 @@ fn candidate_algorithms(
         .filter(|a| a.family() == family)
         .collect();
     if algs.is_empty() {
-        return Err(key_error("no accepted algorithm fits this key type"));
+        return Err(KeyError::NoAlgorithmForType);
     }
     Ok(algs)
 }
@@ -383,115 +373,36 @@ fn bit_len(n: &[u8]) -> u32 {
     }
 }
 
+/// aws-lc-rs refused the material of a `kty` key.
+fn invalid(kty: &'static str, err: impl fmt::Display) -> KeyError {
+    KeyError::Invalid {
+        kty,
+        detail: Some(err.to_string()),
+    }
+}
+
 /// Decodes the single PEM block in `text`: its label and its DER bytes.
 fn pem_decode(text: &str) -> Result<(String, Vec<u8>), KeyError> {
     let text = text.trim();
-    let rest = text
-        .strip_prefix("-----BEGIN ")
-        .ok_or_else(|| key_error("not a PEM block (no -----BEGIN line)"))?;
+    let rest = text.strip_prefix("-----BEGIN ").ok_or(KeyError::NotPem)?;
     let (label, rest) = rest
         .split_once("-----")
-        .ok_or_else(|| key_error("malformed PEM BEGIN line"))?;
+        .ok_or(KeyError::MalformedPemBegin)?;
     let end = format!("-----END {label}-----");
     let (body, tail) = rest
         .split_once(end.as_str())
-        .ok_or_else(|| key_error(format!("no matching -----END {label}----- line")))?;
+        .ok_or_else(|| KeyError::NoPemEnd {
+            label: label.to_owned(),
+        })?;
     if !tail.trim().is_empty() {
-        return Err(key_error("text after the PEM block"));
+        return Err(KeyError::TextAfterPem);
     }
     let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
-        .map_err(|_| key_error("the PEM body is not valid base64"))?;
+        .map_err(|_| KeyError::PemNotBase64)?;
     Ok((label.to_owned(), der))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bit_length_of_moduli() {
-        assert_eq!(bit_len(&[]), 0);
-        assert_eq!(bit_len(&[1]), 1);
-        assert_eq!(bit_len(&[0x80, 0]), 16);
-        let mut n = vec![0x80];
-        n.extend([0u8; 255]);
-        assert_eq!(bit_len(&n), 2048);
-        n[0] = 0x7f;
-        assert_eq!(bit_len(&n), 2047);
-        assert_eq!(strip_leading_zeros(&[0, 0, 5]), &[5]);
-    }
-
-    #[test]
-    fn rsa_exponents_must_be_odd_and_not_tiny() {
-        assert!(exponent_is_sound(&[1, 0, 1]));
-        assert!(exponent_is_sound(&[0xff, 0xff, 0xff, 0xff]));
-        for bad in [
-            &[][..],
-            &[1],
-            &[3],
-            &[1, 0, 0],
-            &[1, 0, 0, 0, 1],
-            &[0, 255, 255],
-        ] {
-            assert!(!exponent_is_sound(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn secrets_must_be_long_enough_for_their_algorithm() {
-        assert!(VerifyingKey::secret(&[7; 31], &[Algorithm::HS256]).is_err());
-        let key = VerifyingKey::secret(&[7; 32], &[Algorithm::HS256]).unwrap();
-        assert!(key.fits(Algorithm::HS256));
-        assert!(!key.fits(Algorithm::RS256));
-        let err = VerifyingKey::secret(&[7; 40], &[Algorithm::HS256, Algorithm::HS384]);
-        assert!(err.unwrap_err().0.contains("HS384"));
-        // A secret never verifies an asymmetric algorithm, even when asked to.
-        assert!(VerifyingKey::secret(&[7; 64], &[Algorithm::RS256]).is_err());
-    }
-
-    #[test]
-    fn hmac_verifies_only_its_own_tag() {
-        let key =
-            VerifyingKey::secret(b"0123456789abcdef0123456789abcdef", &[Algorithm::HS256]).unwrap();
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, b"0123456789abcdef0123456789abcdef"),
-            b"msg",
-        );
-        assert!(key.verify(Algorithm::HS256, b"msg", tag.as_ref()));
-        assert!(!key.verify(Algorithm::HS256, b"msh", tag.as_ref()));
-        assert!(!key.verify(Algorithm::HS384, b"msg", tag.as_ref()));
-    }
-
-    #[test]
-    fn pem_rejects_private_keys_and_garbage() {
-        let err = VerifyingKey::from_pem(
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
-            &[Algorithm::RS256],
-        )
-        .unwrap_err();
-        assert!(err.0.contains("private keys"), "{err}");
-        assert!(VerifyingKey::from_pem("hello", &[Algorithm::RS256]).is_err());
-        assert!(
-            VerifyingKey::from_pem(
-                "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----",
-                &[Algorithm::RS256]
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn declared_alg_must_fit_the_key_type() {
-        let err = candidate_algorithms(Family::Rsa, Some(Algorithm::HS256), &[Algorithm::HS256]);
-        assert!(err.is_err());
-        let algs = candidate_algorithms(
-            Family::Rsa,
-            None,
-            &[Algorithm::RS256, Algorithm::ES256, Algorithm::PS256],
-        )
-        .unwrap();
-        assert_eq!(algs, vec![Algorithm::RS256, Algorithm::PS256]);
-    }
-}
+mod tests;

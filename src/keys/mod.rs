@@ -4,8 +4,10 @@
 //!
 //! - [`algorithm`]: the JWS algorithms this crate verifies, and their families;
 //! - [`key`]: a prepared [`VerifyingKey`](key::VerifyingKey) (RSA, EC, Ed25519 or HMAC);
+//! - [`error`]: why a key cannot be prepared ([`KeyError`](error::KeyError));
 //! - [`jwks`]: key sets, fetched, parsed and kept fresh.
 
 pub(crate) mod algorithm;
+pub(crate) mod error;
 pub(crate) mod jwks;
 pub(crate) mod key;

@@ -20,9 +20,6 @@ pub(crate) const MAX_HEADER_SEGMENT: usize = 2048;
 /// The most bytes a `kid` may have.
 pub(crate) const MAX_KID_LEN: usize = 256;
 
-/// The header members that name a key or a key location: never used, never fetched.
-const IGNORED_KEY_HINTS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
-
 /// A parsed, not yet verified, compact JWS.
 #[derive(Debug)]
 pub(crate) struct Jws<'t> {
@@ -101,6 +98,11 @@ impl<'t> Jws<'t> {
 
 /// The header rules: `alg` names a supported algorithm; `kid`, when present, is a bounded
 /// string; no `crit`, `b64`, `zip` or `enc`; `typ`, when present, says JWT.
+///
+/// The members that name a key or where to fetch one — `jku`, `x5u`, `jwk` and `x5c`
+/// (RFC 7515 §4.1.2–4.1.6) — are deliberately ignored: never read, never fetched. A key comes
+/// from the configuration only; trusting one the token points to would let its sender choose
+/// the key that verifies it.
 fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<Arc<str>>), Reason> {
     let alg = match header.get("alg") {
         Some(Value::String(name)) => {
@@ -127,8 +129,6 @@ fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<Arc<st
         Some(Value::String(typ)) if typ_is_jwt(typ) => {}
         Some(_) => return Err(Reason::BadHeader),
     }
-    // The key hints are deliberately ignored: a key comes from configuration only.
-    let _ = IGNORED_KEY_HINTS;
     Ok((alg, kid))
 }
 

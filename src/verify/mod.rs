@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::identity::Verified;
-use crate::issuer::{PreparedIssuer, PreparedKeys};
+use crate::issuer::prepare::{PreparedIssuer, PreparedKeys};
 use crate::keys::algorithm::Algorithm;
 use crate::keys::jwks::remote::RemoteJwks;
 use crate::keys::key::VerifyingKey;

@@ -28,10 +28,26 @@ impl std::fmt::Display for DiscoveryError {
     }
 }
 
+/// Why an issuer URL gives no discovery URL.
+#[derive(Debug)]
+pub(crate) enum DiscoveryUrlError {
+    /// `{issuer}/.well-known/openid-configuration` does not parse as a URL.
+    Parse(url::ParseError),
+}
+
+impl std::fmt::Display for DiscoveryUrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Parse(e) => e.fmt(f),
+        }
+    }
+}
+
 /// The discovery URL of an issuer: `{issuer}/.well-known/openid-configuration` (no double slash).
-pub(crate) fn discovery_url(issuer: &url::Url) -> Result<url::Url, String> {
+pub(crate) fn discovery_url(issuer: &url::Url) -> Result<url::Url, DiscoveryUrlError> {
     let base = issuer.as_str().trim_end_matches('/');
-    url::Url::parse(&format!("{base}/.well-known/openid-configuration")).map_err(|e| e.to_string())
+    url::Url::parse(&format!("{base}/.well-known/openid-configuration"))
+        .map_err(DiscoveryUrlError::Parse)
 }
 
 /// Fetches the discovery document and returns its `jwks_uri`.

@@ -47,18 +47,33 @@ impl fmt::Display for FetchError {
     }
 }
 
+/// Why the shared client could not be made.
+#[derive(Debug)]
+pub(crate) enum ClientError {
+    /// reqwest refused to build it (e.g. no TLS backend could be set up).
+    Build(reqwest::Error),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Build(e) => e.fmt(f),
+        }
+    }
+}
+
 /// The shared client: connect timeout, total timeout, no redirects.
 pub(crate) fn client(
     connect_timeout: Duration,
     total_timeout: Duration,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(total_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jwt-guard/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(ClientError::Build)
 }
 
 pub(crate) async fn fetch(

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use super::KeySet;
 use crate::keys::algorithm::{Algorithm, Family};
-use crate::keys::key::VerifyingKey;
+use crate::keys::error::KeyError;
+use crate::keys::key::{JwkMeta, VerifyingKey};
 use crate::strict_json::{self, JsonLimits};
 
 /// The most keys a set may hold.
@@ -86,37 +87,95 @@ pub(crate) fn parse_jwks(
     Ok(KeySet::new(usable))
 }
 
+/// Why one JWK of a set is skipped. Its `Display` is the `reason` of the log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum JwkError {
+    /// The entry is not a JSON object.
+    NotObject,
+    /// A member the key needs is absent.
+    Missing(&'static str),
+    /// A member that must be a string is not.
+    NotString(&'static str),
+    /// A member that must be base64url is not.
+    NotBase64url(&'static str),
+    /// A private or secret member (`d`, `p`, …) is present.
+    PrivateMaterial(&'static str),
+    /// A symmetric (`oct`) key.
+    Symmetric,
+    /// `use` is present and not `sig`.
+    UseNotSig,
+    /// `key_ops` is present and does not allow `verify`.
+    KeyOpsNoVerify,
+    /// An `alg` this crate does not verify (truncated).
+    UnsupportedAlg(String),
+    /// An HMAC `alg` on a public key.
+    HmacAlg,
+    /// An EC curve this crate does not verify (truncated).
+    UnsupportedCurve(String),
+    /// An OKP curve other than Ed25519 (truncated).
+    OkpCurve(String),
+    /// An Ed25519 key while EdDSA is not accepted.
+    EdDsaNotAccepted,
+    /// A `kty` this crate does not verify (truncated).
+    UnsupportedKty(String),
+    /// The key material itself was refused.
+    Key(KeyError),
+}
+
+impl fmt::Display for JwkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotObject => f.write_str("not a JSON object"),
+            Self::Missing(name) => write!(f, "no {name}"),
+            Self::NotString(name) => write!(f, "{name} is not a string"),
+            Self::NotBase64url(name) => write!(f, "{name} is not base64url"),
+            Self::PrivateMaterial(member) => {
+                write!(f, "carries private or secret material ({member})")
+            }
+            Self::Symmetric => f.write_str("symmetric (oct) keys from a key set are never used"),
+            Self::UseNotSig => f.write_str("its use is not sig"),
+            Self::KeyOpsNoVerify => f.write_str("its key_ops do not allow verify"),
+            Self::UnsupportedAlg(alg) => {
+                write!(f, "alg {alg:?} is not a supported signature algorithm")
+            }
+            Self::HmacAlg => f.write_str("an HMAC alg on a public key"),
+            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve {crv:?}"),
+            Self::OkpCurve(crv) => write!(f, "OKP curve {crv:?} cannot verify signatures here"),
+            Self::EdDsaNotAccepted => f.write_str("EdDSA is not among the accepted algorithms"),
+            Self::UnsupportedKty(kty) => write!(f, "unsupported kty {kty:?}"),
+            Self::Key(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Parses one JWK, or says why it cannot be used.
-pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, String> {
-    let jwk = jwk.as_object().ok_or("not a JSON object")?;
-    let kty = string_member(jwk, "kty")?.ok_or("no kty")?;
+pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, JwkError> {
+    let jwk = jwk.as_object().ok_or(JwkError::NotObject)?;
+    let kty = string_member(jwk, "kty")?.ok_or(JwkError::Missing("kty"))?;
     if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
-        return Err(format!("carries private or secret material ({member})"));
+        return Err(JwkError::PrivateMaterial(member));
     }
     if kty == "oct" {
-        return Err("symmetric (oct) keys from a key set are never used".into());
+        return Err(JwkError::Symmetric);
     }
     match jwk.get("use") {
         None => {}
         Some(Value::String(u)) if u == "sig" => {}
-        Some(_) => return Err("its use is not sig".into()),
+        Some(_) => return Err(JwkError::UseNotSig),
     }
     match jwk.get("key_ops") {
         None => {}
         Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
-        Some(_) => return Err("its key_ops do not allow verify".into()),
+        Some(_) => return Err(JwkError::KeyOpsNoVerify),
     }
     let declared = match string_member(jwk, "alg")? {
         None => None,
-        Some(name) => Some(Algorithm::from_name(name).ok_or_else(|| {
-            format!(
-                "alg {:?} is not a supported signature algorithm",
-                truncate(name)
-            )
-        })?),
+        Some(name) => Some(
+            Algorithm::from_name(name).ok_or_else(|| JwkError::UnsupportedAlg(truncate(name)))?,
+        ),
     };
     if declared.is_some_and(Algorithm::is_symmetric) {
-        return Err("an HMAC alg on a public key".into());
+        return Err(JwkError::HmacAlg);
     }
     let kid: Option<Arc<str>> = string_member(jwk, "kid")?.map(Arc::from);
 
@@ -130,66 +189,70 @@ pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
         fingerprint.extend_from_slice(part.unwrap_or("\u{0}").as_bytes());
         fingerprint.push(0xff);
     }
+    let mut meta = JwkMeta {
+        kid,
+        declared_alg: declared,
+        allowed,
+        fingerprint,
+    };
 
     let key = match kty {
         "RSA" => {
             let n = b64_member(jwk, "n")?;
             let e = b64_member(jwk, "e")?;
-            fingerprint.extend_from_slice(&n);
-            fingerprint.push(0xff);
-            fingerprint.extend_from_slice(&e);
-            VerifyingKey::rsa(&n, &e, kid, declared, allowed, fingerprint)
+            meta.fingerprint.extend_from_slice(&n);
+            meta.fingerprint.push(0xff);
+            meta.fingerprint.extend_from_slice(&e);
+            VerifyingKey::rsa(&n, &e, meta)
         }
         "EC" => {
             let curve = match string_member(jwk, "crv")? {
                 Some("P-256") => Algorithm::ES256,
                 Some("P-384") => Algorithm::ES384,
-                Some(other) => return Err(format!("unsupported curve {:?}", truncate(other))),
-                None => return Err("no crv".into()),
+                Some(other) => return Err(JwkError::UnsupportedCurve(truncate(other))),
+                None => return Err(JwkError::Missing("crv")),
             };
             let x = b64_member(jwk, "x")?;
             let y = b64_member(jwk, "y")?;
-            fingerprint.extend_from_slice(&x);
-            fingerprint.push(0xff);
-            fingerprint.extend_from_slice(&y);
-            VerifyingKey::ec(curve, &x, &y, kid, declared, allowed, fingerprint)
+            meta.fingerprint.extend_from_slice(&x);
+            meta.fingerprint.push(0xff);
+            meta.fingerprint.extend_from_slice(&y);
+            VerifyingKey::ec(curve, &x, &y, meta)
         }
         "OKP" => {
             match string_member(jwk, "crv")? {
                 Some("Ed25519") => {}
-                Some(other) => {
-                    return Err(format!(
-                        "OKP curve {:?} cannot verify signatures here",
-                        truncate(other)
-                    ));
-                }
-                None => return Err("no crv".into()),
+                Some(other) => return Err(JwkError::OkpCurve(truncate(other))),
+                None => return Err(JwkError::Missing("crv")),
             }
             if !allowed.iter().any(|a| a.family() == Family::Okp) {
-                return Err("EdDSA is not among the accepted algorithms".into());
+                return Err(JwkError::EdDsaNotAccepted);
             }
             let x = b64_member(jwk, "x")?;
-            fingerprint.extend_from_slice(&x);
-            VerifyingKey::ed25519(&x, kid, declared, allowed, fingerprint)
+            meta.fingerprint.extend_from_slice(&x);
+            VerifyingKey::ed25519(&x, meta)
         }
-        other => return Err(format!("unsupported kty {:?}", truncate(other))),
+        other => return Err(JwkError::UnsupportedKty(truncate(other))),
     };
-    key.map_err(|e| e.to_string())
+    key.map_err(JwkError::Key)
 }
 
-fn string_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
+fn string_member<'a>(
+    jwk: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, JwkError> {
     match jwk.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{name} is not a string")),
+        Some(_) => Err(JwkError::NotString(name)),
     }
 }
 
-fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
-    let text = string_member(jwk, name)?.ok_or_else(|| format!("no {name}"))?;
+fn b64_member(jwk: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, JwkError> {
+    let text = string_member(jwk, name)?.ok_or(JwkError::Missing(name))?;
     URL_SAFE_NO_PAD
         .decode(text.as_bytes())
-        .map_err(|_| format!("{name} is not base64url"))
+        .map_err(|_| JwkError::NotBase64url(name))
 }
 
 fn truncate(s: &str) -> String {

@@ -60,24 +60,23 @@ struct Control {
     inflight: Option<watch::Receiver<bool>>,
 }
 
-/// Where the key set is fetched from.
-#[derive(Debug)]
+/// Where the key set is fetched from, as configured.
+#[derive(Clone, Debug)]
 pub(crate) enum Source {
     /// A configured JWKS URL.
     Jwks(url::Url),
-    /// OIDC discovery: the `jwks_uri` of the issuer's discovery document, resolved by the first
-    /// fetch and again after a failed one.
-    Discovery {
-        config: url::Url,
-        issuer: String,
-        resolved: Mutex<Option<url::Url>>,
-    },
+    /// OIDC discovery: the `jwks_uri` of the issuer's discovery document at `config`, whose
+    /// `issuer` must equal `issuer`; resolved by the first fetch and again after a failed one.
+    Discovery { config: url::Url, issuer: String },
 }
 
 /// One JWKS URL's keys.
 #[derive(Debug)]
 pub(crate) struct RemoteJwks {
     source: Source,
+    /// The `jwks_uri` found by discovery, until a fetch fails (always `None` for a
+    /// [`Source::Jwks`]).
+    discovered: Mutex<Option<url::Url>>,
     /// The issuer name, for logs.
     label: Arc<str>,
     client: reqwest::Client,
@@ -111,6 +110,7 @@ impl RemoteJwks {
     ) -> Self {
         Self {
             source,
+            discovered: Mutex::new(None),
             label,
             client,
             algorithms,
@@ -278,19 +278,15 @@ impl RemoteJwks {
     async fn jwks_url(&self) -> Result<url::Url, String> {
         match &self.source {
             Source::Jwks(url) => Ok(url.clone()),
-            Source::Discovery {
-                config,
-                issuer,
-                resolved,
-            } => {
-                if let Some(url) = lock(resolved).clone() {
+            Source::Discovery { config, issuer } => {
+                if let Some(url) = lock(&self.discovered).clone() {
                     return Ok(url);
                 }
                 let url = discovery::discover(&self.client, config, issuer, self.settings.limits)
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, jwks_uri = %url, "discovered the JWKS URL");
-                *lock(resolved) = Some(url.clone());
+                *lock(&self.discovered) = Some(url.clone());
                 Ok(url)
             }
         }
@@ -298,8 +294,8 @@ impl RemoteJwks {
 
     /// After a failed fetch, a discovered `jwks_uri` is looked up again next time.
     fn forget_discovered(&self) {
-        if let Source::Discovery { resolved, .. } = &self.source {
-            *lock(resolved) = None;
+        if matches!(self.source, Source::Discovery { .. }) {
+            *lock(&self.discovered) = None;
         }
     }
 
