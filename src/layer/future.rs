@@ -13,8 +13,7 @@ use tower_service::Service;
 use crate::cors::RequestOrigin;
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
-use crate::layer::shared::Mode;
-use crate::layer::shared::Shared;
+use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 
 type Verifying = Pin<Box<dyn Future<Output = Result<Verified, Rejection>> + Send>>;
@@ -23,8 +22,11 @@ type Verifying = Pin<Box<dyn Future<Output = Result<Verified, Rejection>> + Send
 /// shared state, the layer's mode and the request's `Origin` (for the CORS decoration).
 #[derive(Debug)]
 pub(crate) struct RequestCtx {
+    /// The layer's state: engine, CORS policy, responder, token sources.
     pub(crate) shared: Arc<Shared>,
+    /// What the layer does (CORS, authentication, both).
     pub(crate) mode: Mode,
+    /// The request's `Origin`, classified by the CORS policy.
     pub(crate) origin: RequestOrigin,
 }
 
@@ -146,6 +148,7 @@ where
         }
     }
 
+    /// A response the layer made itself, to be decorated when polled.
     fn ready(ctx: RequestCtx, response: Response<bytes::Bytes>, grpc: bool) -> Self {
         Self {
             state: State::Ready {

@@ -1,4 +1,5 @@
-//! The service: the whole request flow, one step per line.
+//! The service: [`admit`] decides what a request gets (① `Origin`, ② CORS, ③ token, ④ cache),
+//! and `call` is one `match` over that [`Admission`].
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,8 +13,7 @@ use crate::cors::{self, RequestOrigin};
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
 use crate::layer::future::{RequestCtx, ResponseFuture};
-use crate::layer::shared::Mode;
-use crate::layer::shared::Shared;
+use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 use crate::token;
 
@@ -28,6 +28,7 @@ pub struct JwtGuardService<S> {
 }
 
 impl<S> JwtGuardService<S> {
+    /// The service around `inner`, for a layer of this `mode`.
     pub(crate) fn new(inner: S, shared: Arc<Shared>, mode: Mode) -> Self {
         Self {
             inner,
@@ -164,6 +165,7 @@ fn admit_from<B>(
     }
 }
 
+/// A refusal for `reason`, without `Retry-After`.
 fn refuse(reason: Reason) -> Admission {
     Admission::Reject(Rejection::new(reason))
 }
