@@ -35,7 +35,6 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::identity::Verified;
-use crate::layer::body::GuardBody;
 use crate::reject::response::Responder;
 use crate::reject::{Reason, Rejection};
 
@@ -86,10 +85,7 @@ impl IntoResponse for IdentityRejection {
         if parts.status.is_success() {
             parts.status = http::StatusCode::UNAUTHORIZED;
         }
-        Response::from_parts(
-            parts,
-            axum_core::body::Body::new(GuardBody::<http_body_util::Empty<bytes::Bytes>>::own(body)),
-        )
+        Response::from_parts(parts, axum_core::body::Body::from(body))
     }
 }
 

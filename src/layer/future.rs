@@ -6,18 +6,29 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::cors::RequestOrigin;
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
-use crate::layer::shared::Mode;
-use crate::layer::shared::Shared;
+use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 
 type Verifying = Pin<Box<dyn Future<Output = Result<Verified, Rejection>> + Send>>;
+
+/// What one request carries through the layer, from `call` to the end of its future: the
+/// shared state, the layer's mode and the request's `Origin` (for the CORS decoration).
+#[derive(Debug)]
+pub(crate) struct RequestCtx {
+    /// The layer's state: engine, CORS policy, responder, token sources.
+    pub(crate) shared: Arc<Shared>,
+    /// What the layer does (CORS, authentication, both).
+    pub(crate) mode: Mode,
+    /// The request's `Origin`, classified by the CORS policy.
+    pub(crate) origin: RequestOrigin,
+}
 
 pin_project! {
     /// The future of [`JwtGuardService`](crate::JwtGuardService).
@@ -27,10 +38,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody>,
-        shared: Arc<Shared>,
-        mode: Mode,
-        origin: RequestOrigin,
-        grpc: bool,
+        ctx: RequestCtx,
     }
 }
 
@@ -40,8 +48,9 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
-        /// A response made by the layer: a rejection or a preflight answer.
-        Ready { response: Option<Box<Response<bytes::Bytes>>> },
+        /// A response made by the layer: a rejection or a preflight answer. `grpc`: the request
+        /// was a gRPC one (for an answer to a poll after completion).
+        Ready { response: Option<Box<Response<bytes::Bytes>>>, grpc: bool },
         /// Verifying the token; then the request goes to `inner`.
         Verifying { pending: Box<Pending<S, ReqBody>> },
         /// The inner service's response.
@@ -57,6 +66,8 @@ struct Pending<S, ReqBody> {
     verify: Verifying,
     inner: Option<S>,
     request: Option<Request<ReqBody>>,
+    /// The request is a gRPC one: a refusal is answered in `grpc-status`.
+    grpc: bool,
 }
 
 impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
@@ -72,31 +83,17 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn reject(
-        grpc: bool,
-        shared: Arc<Shared>,
-        mode: Mode,
-        origin: RequestOrigin,
-        rejection: Rejection,
-    ) -> Self {
-        let response = shared.responder.respond(rejection, grpc);
-        Self {
-            state: State::Ready {
-                response: Some(Box::new(response)),
-            },
-            shared,
-            mode,
-            origin,
-            grpc,
-        }
+    /// The layer refuses `req`: HTTP or gRPC refusal, decided here (and only here, lazily).
+    pub(crate) fn reject(ctx: RequestCtx, req: &Request<ReqBody>, rejection: Rejection) -> Self {
+        let grpc = is_grpc(req);
+        let response = ctx.shared.responder.respond(rejection, grpc);
+        Self::ready(ctx, response, grpc)
     }
 
-    pub(crate) fn preflight(
-        shared: Arc<Shared>,
-        origin: &RequestOrigin,
-        headers: &HeaderMap,
-    ) -> Self {
-        let mut response = match shared.cors.preflight(origin, headers) {
+    /// The answer to a CORS preflight. It is complete: nothing decorates it afterwards.
+    pub(crate) fn preflight(ctx: RequestCtx, req: &Request<ReqBody>) -> Self {
+        let RequestCtx { shared, origin, .. } = ctx;
+        let mut response = match shared.cors.preflight(&origin, req.headers()) {
             Ok(cors_headers) => {
                 let mut response = Response::new(bytes::Bytes::new());
                 *response.status_mut() = StatusCode::NO_CONTENT;
@@ -108,58 +105,57 @@ where
                 .response(Rejection::new(Reason::PreflightRefused)),
         };
         shared.cors.vary_preflight(response.headers_mut());
-        Self {
-            state: State::Ready {
-                response: Some(Box::new(response)),
-            },
+        let done = RequestCtx {
             shared,
             // The answer is complete: nothing to decorate.
             mode: Mode::DONE,
             origin: RequestOrigin::Absent,
-            grpc: false,
-        }
+        };
+        Self::ready(done, response, false)
     }
 
-    pub(crate) fn inner(
-        future: S::Future,
-        shared: Arc<Shared>,
-        mode: Mode,
-        origin: RequestOrigin,
-    ) -> Self {
+    /// The request goes on to the inner service, whose response is decorated for CORS.
+    pub(crate) fn inner(ctx: RequestCtx, future: S::Future) -> Self {
         Self {
             state: State::Inner { future },
-            shared,
-            mode,
-            origin,
-            grpc: false,
+            ctx,
         }
     }
 
+    /// A cache miss: `token` is verified in full, then `request` goes to `inner` (the service
+    /// that was driven to readiness).
     pub(crate) fn verify(
-        grpc: bool,
-        shared: Arc<Shared>,
-        mode: Mode,
-        origin: RequestOrigin,
+        ctx: RequestCtx,
         token: String,
         request: Request<ReqBody>,
         inner: S,
     ) -> Self {
-        let engine = Arc::clone(&shared);
-        let origin_text = origin.as_str().map(str::to_owned);
+        let grpc = is_grpc(&request);
+        let shared = Arc::clone(&ctx.shared);
+        let origin = ctx.origin.as_str().map(str::to_owned);
         let verify: Verifying =
-            Box::pin(async move { engine.engine.verify(&token, origin_text.as_deref()).await });
+            Box::pin(async move { shared.engine.verify(&token, origin.as_deref()).await });
         Self {
             state: State::Verifying {
                 pending: Box::new(Pending {
                     verify,
                     inner: Some(inner),
                     request: Some(request),
+                    grpc,
                 }),
             },
-            shared,
-            mode,
-            origin,
-            grpc,
+            ctx,
+        }
+    }
+
+    /// A response the layer made itself, to be decorated when polled.
+    fn ready(ctx: RequestCtx, response: Response<bytes::Bytes>, grpc: bool) -> Self {
+        Self {
+            state: State::Ready {
+                response: Some(Box::new(response)),
+                grpc,
+            },
+            ctx,
         }
     }
 }
@@ -174,56 +170,44 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Ready { response } => {
-                    let Some(response) = response.take() else {
+                StateProj::Ready { response, grpc } => {
+                    let response = match response.take() {
+                        Some(response) => *response,
                         // Polled after completion: answer again rather than panic.
-                        let rejection = Rejection::new(Reason::MalformedToken);
-                        let response = this.shared.responder.respond(rejection, *this.grpc);
-                        return Poll::Ready(Ok(finish_own(
-                            response,
-                            this.shared,
-                            *this.mode,
-                            this.origin,
-                        )));
+                        None => this
+                            .ctx
+                            .shared
+                            .responder
+                            .respond(Rejection::new(Reason::MalformedToken), *grpc),
                     };
-                    return Poll::Ready(Ok(finish_own(
-                        *response,
-                        this.shared,
-                        *this.mode,
-                        this.origin,
-                    )));
+                    return Poll::Ready(Ok(finish_own(response, this.ctx)));
                 }
                 StateProj::Verifying { pending } => {
                     let outcome = ready!(pending.verify.as_mut().poll(cx));
-                    match (outcome, pending.inner.take(), pending.request.take()) {
+                    let grpc = pending.grpc;
+                    let responder = &this.ctx.shared.responder;
+                    let response = match (outcome, pending.inner.take(), pending.request.take()) {
                         (Ok(verified), Some(mut inner), Some(mut request)) => {
                             request.extensions_mut().insert(verified);
                             let future = inner.call(request);
                             this.state.set(State::Inner { future });
+                            continue;
                         }
-                        (Err(rejection), _, _) => {
-                            let response = this.shared.responder.respond(rejection, *this.grpc);
-                            this.state.set(State::Ready {
-                                response: Some(Box::new(response)),
-                            });
-                        }
-                        (Ok(_), _, _) => {
-                            let response = this
-                                .shared
-                                .responder
-                                .response(Rejection::new(Reason::MalformedToken));
-                            this.state.set(State::Ready {
-                                response: Some(Box::new(response)),
-                            });
-                        }
-                    }
+                        (Err(rejection), _, _) => responder.respond(rejection, grpc),
+                        (Ok(_), _, _) => responder.response(Rejection::new(Reason::MalformedToken)),
+                    };
+                    this.state.set(State::Ready {
+                        response: Some(Box::new(response)),
+                        grpc,
+                    });
                 }
                 StateProj::Inner { future } => {
                     let mut response = ready!(future.poll(cx))?;
-                    if this.mode.cors {
-                        this.shared
+                    let ctx = &*this.ctx;
+                    if ctx.mode.cors {
+                        ctx.shared
                             .cors
-                            .decorate(this.origin, response.headers_mut());
+                            .decorate(&ctx.origin, response.headers_mut());
                     }
                     return Poll::Ready(Ok(response.map(GuardBody::inner)));
                 }
@@ -232,18 +216,26 @@ where
     }
 }
 
-fn finish_own<B>(
-    mut response: Response<bytes::Bytes>,
-    shared: &Shared,
-    mode: Mode,
-    origin: &RequestOrigin,
-) -> Response<GuardBody<B>> {
+/// A response the layer made itself, decorated for CORS unless an outer layer does it.
+fn finish_own<B>(mut response: Response<bytes::Bytes>, ctx: &RequestCtx) -> Response<GuardBody<B>> {
     // An auth-only layer leaves decoration to the CORS layer outside it.
-    if mode.cors {
-        shared.cors.decorate(origin, response.headers_mut());
+    if ctx.mode.cors {
+        ctx.shared
+            .cors
+            .decorate(&ctx.origin, response.headers_mut());
     }
     response.map(GuardBody::own)
 }
+
+/// gRPC clients read refusals from `grpc-status`, not from the HTTP status. Looked up only
+/// when the layer may answer itself (a refusal, or a miss that may become one): a cache hit
+/// that passes never needs it.
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
 #[cfg(test)]
 mod tests {
     /// The future of every request, a cache hit included, is moved on its way to the executor:

@@ -1,19 +1,19 @@
-//! The service: the whole request flow, one step per line.
+//! The service: [`admit`] decides what a request gets (① `Origin`, ② CORS, ③ token, ④ cache),
+//! and `call` is one `match` over that [`Admission`].
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, header};
+use http::{Request, Response, Uri, header};
 use http_body::Body;
 use tower_service::Service;
 
 use crate::cors::{self, RequestOrigin};
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
-use crate::layer::future::ResponseFuture;
-use crate::layer::shared::Mode;
-use crate::layer::shared::Shared;
+use crate::layer::future::{RequestCtx, ResponseFuture};
+use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 use crate::token;
 
@@ -28,6 +28,7 @@ pub struct JwtGuardService<S> {
 }
 
 impl<S> JwtGuardService<S> {
+    /// The service around `inner`, for a layer of this `mode`.
     pub(crate) fn new(inner: S, shared: Arc<Shared>, mode: Mode) -> Self {
         Self {
             inner,
@@ -53,107 +54,127 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
-        let mode = self.mode;
         // An identity is never taken from the request as it came in.
         req.extensions_mut().remove::<Verified>();
-
-        // ① Origin: more than one is not a browser's request.
-        let mut origins = req.headers().get_all(header::ORIGIN).iter();
-        let first_origin = origins.next();
-        if origins.next().is_some() {
-            return ResponseFuture::reject(
-                is_grpc(&req),
-                shared,
-                mode,
-                RequestOrigin::Absent,
-                Rejection::new(Reason::DuplicateOrigin),
-            );
-        }
-        let origin = shared.cors.classify_value(first_origin);
-
-        // ② CORS: preflights are answered before any authentication; foreign origins stop here.
-        if mode.cors {
-            if cors::is_preflight(req.method(), req.headers()) {
-                return ResponseFuture::preflight(shared, &origin, req.headers());
-            }
-            if matches!(origin, RequestOrigin::Refused(_)) {
-                return ResponseFuture::reject(
-                    is_grpc(&req),
-                    shared,
-                    mode,
-                    origin,
-                    Rejection::new(Reason::OriginNotAllowed),
-                );
-            }
-        }
-        if !mode.auth {
-            return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
-        }
-
-        // ③ The token, from the configured sources (borrowed from the headers where it can be).
-        let found = match token::extract(req.headers(), req.uri(), &shared.sources) {
-            Ok(found) => found,
-            Err(reason) => {
-                let rejection = Rejection::new(reason);
-                return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
-            }
+        let (origin, admission) = admit(&self.shared, self.mode, &req);
+        let ctx = RequestCtx {
+            shared: Arc::clone(&self.shared),
+            mode: self.mode,
+            origin,
         };
-        let Some(found) = found else {
-            if mode.optional {
+        match admission {
+            Admission::Preflight => ResponseFuture::preflight(ctx, &req),
+            Admission::Reject(rejection) => ResponseFuture::reject(ctx, &req, rejection),
+            Admission::Pass => ResponseFuture::inner(ctx, self.inner.call(req)),
+            Admission::Anonymous => {
                 #[cfg(feature = "axum")]
                 req.extensions_mut()
-                    .insert(crate::extract::Anonymous(Arc::clone(&shared.responder)));
-                return ResponseFuture::inner(self.inner.call(req), shared, mode, origin);
+                    .insert(crate::extract::Anonymous(Arc::clone(&ctx.shared.responder)));
+                ResponseFuture::inner(ctx, self.inner.call(req))
             }
-            let rejection = Rejection::new(Reason::MissingToken);
-            return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
-        };
-
-        // ④ Verification: a cached token is settled here, without a copy or a future of its own
-        // (and without the charset check: only well-formed tokens are ever cached).
-        if let Some(outcome) = shared.engine.verify_cached(&found.token, origin.as_str()) {
-            if let Some(uri) = found.stripped_uri {
-                *req.uri_mut() = uri;
+            Admission::Hit(verified, stripped_uri) => {
+                hide_token(&mut req, stripped_uri);
+                req.extensions_mut().insert(verified);
+                ResponseFuture::inner(ctx, self.inner.call(req))
             }
-            token::mark_sensitive(req.headers_mut());
-            return match outcome {
-                Ok(verified) => {
-                    req.extensions_mut().insert(verified);
-                    ResponseFuture::inner(self.inner.call(req), shared, mode, origin)
-                }
-                Err(rejection) => {
-                    ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection)
-                }
-            };
+            Admission::Verify(token, stripped_uri) => {
+                hide_token(&mut req, stripped_uri);
+                // Take the service that was driven to readiness; leave a clone in its place
+                // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::verify(ctx, token, req, inner)
+            }
         }
-        // A miss. Every source yields ASCII or UTF-8 already: the conversion cannot fail, and
-        // fails closed if it did.
-        let token = match found.check().and_then(|()| {
-            String::from_utf8(found.token.into_owned()).map_err(|_| Reason::MalformedCredential)
-        }) {
-            Ok(token) => token,
-            Err(reason) => {
-                let rejection = Rejection::new(reason);
-                return ResponseFuture::reject(is_grpc(&req), shared, mode, origin, rejection);
-            }
-        };
-        if let Some(uri) = found.stripped_uri {
-            *req.uri_mut() = uri;
-        }
-        token::mark_sensitive(req.headers_mut());
-        // Take the service that was driven to readiness; leave a clone in its place
-        // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::verify(is_grpc(&req), shared, mode, origin, token, req, inner)
     }
 }
 
-/// gRPC clients read refusals from `grpc-status`, not from the HTTP status. Looked up only
-/// when the layer may answer itself: a cache hit that passes never needs it.
-fn is_grpc<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// What the layer does with a request, decided from its headers and URI alone.
+enum Admission {
+    /// A CORS preflight: the layer answers it.
+    Preflight,
+    /// Refused: the layer answers with this rejection.
+    Reject(Rejection),
+    /// On to the inner service without identity (a CORS-only layer).
+    Pass,
+    /// On to the inner service without identity: an optional layer and no token at all.
+    Anonymous,
+    /// On to the inner service with the identity of a cached token (and the URI without a
+    /// query token).
+    Hit(Verified, Option<Uri>),
+    /// A token not in the cache, well-formed so far: verify it in full first.
+    Verify(String, Option<Uri>),
+}
+
+/// The request's `Origin` and its [`Admission`], in the order of the checks:
+/// ① one `Origin` at most, ② CORS (preflight, then a foreign origin), ③ the token,
+/// ④ the cache, then the charset of a token the cache does not know.
+fn admit<B>(shared: &Shared, mode: Mode, req: &Request<B>) -> (RequestOrigin, Admission) {
+    // ① Origin: more than one is not a browser's request.
+    let mut origins = req.headers().get_all(header::ORIGIN).iter();
+    let first_origin = origins.next();
+    if origins.next().is_some() {
+        return (RequestOrigin::Absent, refuse(Reason::DuplicateOrigin));
+    }
+    let origin = shared.cors.classify_value(first_origin);
+    let admission = admit_from(shared, mode, req, &origin);
+    (origin, admission)
+}
+
+/// ② to ④ of [`admit`], once the origin is known.
+fn admit_from<B>(
+    shared: &Shared,
+    mode: Mode,
+    req: &Request<B>,
+    origin: &RequestOrigin,
+) -> Admission {
+    // ② CORS: preflights are answered before any authentication; foreign origins stop here.
+    if mode.cors {
+        if cors::is_preflight(req.method(), req.headers()) {
+            return Admission::Preflight;
+        }
+        if matches!(origin, RequestOrigin::Refused(_)) {
+            return refuse(Reason::OriginNotAllowed);
+        }
+    }
+    if !mode.auth {
+        return Admission::Pass;
+    }
+    // ③ The token, from the configured sources (borrowed from the headers where it can be).
+    let found = match token::extract(req.headers(), req.uri(), &shared.sources) {
+        Ok(Some(found)) => found,
+        Ok(None) if mode.optional => return Admission::Anonymous,
+        Ok(None) => return refuse(Reason::MissingToken),
+        Err(reason) => return refuse(reason),
+    };
+    // ④ Verification: a cached token is settled here, without a copy or a future of its own
+    // (and without the charset check: only well-formed tokens are ever cached).
+    match shared.engine.verify_cached(&found.token, origin.as_str()) {
+        Some(Ok(verified)) => return Admission::Hit(verified, found.stripped_uri),
+        Some(Err(rejection)) => return Admission::Reject(rejection),
+        None => {}
+    }
+    // A miss. Every source yields ASCII or UTF-8 already: the conversion cannot fail, and
+    // fails closed if it did.
+    let token = found.check().and_then(|()| {
+        String::from_utf8(found.token.into_owned()).map_err(|_| Reason::MalformedCredential)
+    });
+    match token {
+        Ok(token) => Admission::Verify(token, found.stripped_uri),
+        Err(reason) => refuse(reason),
+    }
+}
+
+/// A refusal for `reason`, without `Retry-After`.
+fn refuse(reason: Reason) -> Admission {
+    Admission::Reject(Rejection::new(reason))
+}
+
+/// The token leaves the request the inner service sees: a query token is cut from the URI,
+/// and `Authorization` is marked sensitive.
+fn hide_token<B>(req: &mut Request<B>, stripped_uri: Option<Uri>) {
+    if let Some(uri) = stripped_uri {
+        *req.uri_mut() = uri;
+    }
+    token::mark_sensitive(req.headers_mut());
 }

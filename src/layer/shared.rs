@@ -6,11 +6,16 @@ use crate::reject::response::Responder;
 use crate::token::TokenSource;
 use crate::verify::Engine;
 
+/// What every clone of the layer, and every request's future, reads: one `Arc` of it.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Token verification, with its cache.
     pub(crate) engine: Engine,
+    /// The CORS policy (a disabled one when CORS is not configured).
     pub(crate) cors: CorsPolicy,
+    /// The layer's refusal responses (shared with the axum extractors).
     pub(crate) responder: std::sync::Arc<Responder>,
+    /// Where tokens are looked for, in order.
     pub(crate) sources: Vec<TokenSource>,
 }
 

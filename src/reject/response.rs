@@ -160,21 +160,11 @@ impl Responder {
         if let Ok(message) = HeaderValue::from_str(rejection.reason().description()) {
             headers.insert("grpc-message", message);
         }
-        if let Some(challenge) = self.challenge(&rejection) {
-            headers.insert(WWW_AUTHENTICATE, challenge);
-        }
-        if let Some(secs) = rejection.retry_after() {
-            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
-        crate::metrics::rejected(rejection.reason().code());
-        tracing::debug!(target: "jwt_guard::reject", reason = rejection.reason().code(), grpc_status = code, "grpc request rejected");
-        response.extensions_mut().insert(rejection);
-        response
+        self.finish(response, rejection, Some(code))
     }
 
     /// The response for `rejection`, with a full body.
     pub(crate) fn response(&self, rejection: Rejection) -> Response<Bytes> {
-        let kind = rejection.kind();
         let (content_type, body) = match &self.renderer {
             Some(render) => {
                 let rendered = render(&rejection);
@@ -189,23 +179,44 @@ impl Responder {
             ),
         };
         let mut response = Response::new(body);
-        *response.status_mut() = kind.status();
+        *response.status_mut() = rejection.kind().status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, content_type);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        self.finish(response, rejection, None)
+    }
+
+    /// What every refusal ends with, HTTP or gRPC (`grpc_status`): the challenge,
+    /// `Retry-After`, the metric, the debug line and the [`Rejection`] in the extensions.
+    fn finish(
+        &self,
+        mut response: Response<Bytes>,
+        rejection: Rejection,
+        grpc_status: Option<&'static str>,
+    ) -> Response<Bytes> {
+        let headers = response.headers_mut();
         if let Some(challenge) = self.challenge(&rejection) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         if let Some(secs) = rejection.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        crate::metrics::rejected(rejection.reason().code());
-        tracing::debug!(
-            target: "jwt_guard::reject",
-            reason = rejection.reason().code(),
-            status = kind.status().as_u16(),
-            "request rejected"
-        );
+        let reason = rejection.reason().code();
+        crate::metrics::rejected(reason);
+        match grpc_status {
+            Some(code) => tracing::debug!(
+                target: "jwt_guard::reject",
+                reason,
+                grpc_status = code,
+                "grpc request rejected"
+            ),
+            None => tracing::debug!(
+                target: "jwt_guard::reject",
+                reason,
+                status = response.status().as_u16(),
+                "request rejected"
+            ),
+        }
         response.extensions_mut().insert(rejection);
         response
     }
