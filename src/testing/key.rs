@@ -135,7 +135,8 @@ impl TestKey {
     }
 
     /// The public key as a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo), for an issuer built
-    /// with [`Issuer::public_key_pem`]. `None` for an HMAC key, which has no public half.
+    /// with [`Issuer::public_key_pem`](crate::Issuer::public_key_pem). `None` for an HMAC key,
+    /// which has no public half.
     #[must_use]
     pub fn public_key_pem(&self) -> Option<String> {
         use aws_lc_rs::encoding::AsDer;
