@@ -26,7 +26,7 @@ pub(crate) const MAX_ENTRY_TTL: Duration = Duration::from_secs(3600);
 
 /// Per-entry overhead counted on top of the token and claims (moka's node, the `Arc`s, the map).
 /// Measured: an HS256 entry of a 336-byte token keeps about 1,780 bytes resident
-/// (`examples/bench_memory.rs`), which `4 × 336 + 512` = 1,856 covers.
+/// (`benches/bench_memory.rs`), which `4 × 336 + 512` = 1,856 covers.
 const ENTRY_OVERHEAD: u32 = 512;
 
 /// One verified token.

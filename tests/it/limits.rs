@@ -102,7 +102,7 @@ async fn token_size_cap_is_exact_in_every_source() {
 #[tokio::test]
 async fn header_segment_cap_is_exact() {
     let v = Victim::start().await;
-    // 1536 bytes of JSON are exactly 2048 base64url characters (src/jws.rs MAX_HEADER_SEGMENT).
+    // 1536 bytes of JSON are exactly 2048 base64url characters (src/verify/jws.rs MAX_HEADER_SEGMENT).
     let header = |json_len: usize| {
         let fixed = r#"{"alg":"RS256","kid":"rsa-1","x":""}"#.len();
         format!(

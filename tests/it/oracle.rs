@@ -373,7 +373,7 @@ async fn the_guard_is_stricter_on_these_tokens_and_only_these_rules() {
     let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
     let cases = [
         Stricter {
-            // json.rs: duplicate member names are an error (RFC 7515 §5.2); serde's map keeps
+            // strict_json.rs: duplicate member names are an error (RFC 7515 §5.2); serde's map keeps
             // the last value, so jsonwebtoken reads `role` as "admin".
             rule: "duplicate claim member",
             header: header.clone(),
@@ -381,63 +381,63 @@ async fn the_guard_is_stricter_on_these_tokens_and_only_these_rules() {
             reason: Reason::BadPayload,
         },
         Stricter {
-            // json.rs: duplicates are refused at any depth.
+            // strict_json.rs: duplicates are refused at any depth.
             rule: "duplicate member in a nested claim object",
             header: header.clone(),
             payload: claims(r#","ctx":{"tenant":"a","tenant":"b"}"#),
             reason: Reason::BadPayload,
         },
         Stricter {
-            // json.rs: the header is parsed by the same strict parser.
+            // strict_json.rs: the header is parsed by the same strict parser.
             rule: "duplicate header member",
             header: with_header(r#","x-trace":"a","x-trace":"b""#),
             payload: claims(""),
             reason: Reason::BadHeader,
         },
         Stricter {
-            // jws.rs: no extension is understood, so any `crit` is refused (RFC 7515 §4.1.11).
+            // verify/jws.rs: no extension is understood, so any `crit` is refused (RFC 7515 §4.1.11).
             rule: "header with crit",
             header: with_header(r#","crit":["exp"]"#),
             payload: claims(""),
             reason: Reason::BadHeader,
         },
         Stricter {
-            // jws.rs: `b64` (RFC 7797) changes what is signed: refused.
+            // verify/jws.rs: `b64` (RFC 7797) changes what is signed: refused.
             rule: "header with b64",
             header: with_header(r#","b64":true"#),
             payload: claims(""),
             reason: Reason::BadHeader,
         },
         Stricter {
-            // jws.rs: `typ`, when present, says JWT or at+jwt.
+            // verify/jws.rs: `typ`, when present, says JWT or at+jwt.
             rule: "typ that is not a JWT",
             header: r#"{"alg":"RS256","typ":"dpop+jwt","kid":"rsa-1"}"#.to_owned(),
             payload: claims(""),
             reason: Reason::BadHeader,
         },
         Stricter {
-            // jws.rs: a `kid` is at most 256 bytes (MAX_KID_LEN).
+            // verify/jws.rs: a `kid` is at most 256 bytes (MAX_KID_LEN).
             rule: "kid longer than 256 bytes",
             header: format!(r#"{{"alg":"RS256","kid":"{}"}}"#, "k".repeat(257)),
             payload: claims(""),
             reason: Reason::BadHeader,
         },
         Stricter {
-            // json.rs: nesting is bounded (16 containers, the claim set being one).
+            // strict_json.rs: nesting is bounded (16 containers, the claim set being one).
             rule: "claims nested deeper than 16",
             header: header.clone(),
             payload: claims(&format!(r#","deep":{}"#, nested(16))),
             reason: Reason::BadPayload,
         },
         Stricter {
-            // json.rs: at most 256 members and elements in the claim set.
+            // strict_json.rs: at most 256 members and elements in the claim set.
             rule: "more than 256 entries",
             header: header.clone(),
             payload: claims(&format!(r#","many":[{}]"#, vec!["0"; 300].join(","))),
             reason: Reason::BadPayload,
         },
         Stricter {
-            // claims.rs: a date claim present with another type is a rejection, not an
+            // issuer/claims/mod.rs: a date claim present with another type is a rejection, not an
             // absence; jsonwebtoken never reads `iat`.
             rule: "iat as a string",
             header: header.clone(),
@@ -445,14 +445,14 @@ async fn the_guard_is_stricter_on_these_tokens_and_only_these_rules() {
             reason: Reason::BadDate,
         },
         Stricter {
-            // claims.rs: NumericDates end at 9999-12-31T23:59:59Z (MAX_DATE).
+            // issuer/claims/mod.rs: NumericDates end at 9999-12-31T23:59:59Z (MAX_DATE).
             rule: "exp after year 9999",
             header: header.clone(),
             payload: format!(r#"{{"iss":"{ISS}","aud":"{AUD}","exp":253402300800}}"#),
             reason: Reason::BadDate,
         },
         Stricter {
-            // claims.rs: `iat` later than now plus the leeway is refused.
+            // issuer/claims/mod.rs: `iat` later than now plus the leeway is refused.
             rule: "iat in the future",
             header: header.clone(),
             payload: format!(
@@ -471,14 +471,14 @@ async fn the_guard_is_stricter_on_these_tokens_and_only_these_rules() {
             reason: Reason::UnknownIssuer,
         },
         Stricter {
-            // claims.rs: `sub`, when present, is a string.
+            // issuer/claims/mod.rs: `sub`, when present, is a string.
             rule: "sub as a number",
             header: header.clone(),
             payload: claims(r#","sub":42"#),
             reason: Reason::BadPayload,
         },
         Stricter {
-            // claims.rs: `jti`, when present, is a string.
+            // issuer/claims/mod.rs: `jti`, when present, is a string.
             rule: "jti as a number",
             header: header.clone(),
             payload: claims(r#","jti":7"#),
