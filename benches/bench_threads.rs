@@ -28,12 +28,13 @@
 
 mod rig;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, StatusCode};
 use jwt_guard::JwtGuard;
-use jwt_guard::testing::TestIssuer;
+use jwt_guard::testing::{TestIssuer, TestKey};
 use rig::TokenCache;
 use rig::cli::{self, Cli};
 
@@ -199,33 +200,37 @@ fn main() {
     ] {
         let one = rate(work, 1, seconds, guard, &floor, pools);
         let two = rate(work, 2, seconds, guard, &floor, pools);
-        println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
+        report(name, one, two);
     }
-    let ec = rig::key(&issuer, "ec-1");
-    let es_pools: Vec<_> = (0..2u64)
-        .map(|t| {
-            let minted = rig::mint(&ec, 20_000_000 + t * 1_000_000, distinct);
-            let values = rig::bearer(&minted);
-            (minted, values)
-        })
-        .collect();
+    let es_pools = thread_pools(&rig::key(&issuer, "ec-1"), 20_000_000, distinct);
     let fresh = || rt.block_on(rig::jwks_guard(&issuer, TokenCache::Default));
     let one = rate_once(1, &fresh(), &es_pools);
     let two = rate_once(2, &fresh(), &es_pools);
-    let name = "layer ES256 distinct, cache on";
-    println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
-    let hs = rig::hs_key();
-    let floods: Vec<_> = (0..2u64)
+    report("layer ES256 distinct, cache on", one, two);
+    let floods = thread_pools(&rig::hs_key(), 10_000_000, flood);
+    let one = rate_once(1, &rig::hs_guard(TokenCache::Default), &floods);
+    let two = rate_once(2, &rig::hs_guard(TokenCache::Default), &floods);
+    report("layer HS256 distinct, cache on", one, two);
+    println!("load average after: {}", cli::load_average());
+    drop(issuer);
+}
+
+/// One pool of `count` distinct tokens signed by `key` per thread (two), numbered from `base`.
+fn thread_pools(
+    key: &Arc<TestKey>,
+    base: u64,
+    count: usize,
+) -> Vec<(Vec<String>, Vec<HeaderValue>)> {
+    (0..2u64)
         .map(|t| {
-            let minted = rig::mint(&hs, 10_000_000 + t * 1_000_000, flood);
+            let minted = rig::mint(key, base + t * 1_000_000, count);
             let values = rig::bearer(&minted);
             (minted, values)
         })
-        .collect();
-    let one = rate_once(1, &rig::hs_guard(TokenCache::Default), &floods);
-    let two = rate_once(2, &rig::hs_guard(TokenCache::Default), &floods);
-    let name = "layer HS256 distinct, cache on";
+        .collect()
+}
+
+/// One line of the table: requests per second on one and on two threads, and the scaling.
+fn report(name: &str, one: f64, two: f64) {
     println!("{name:<38} {one:>12.0} {two:>12.0} {:>6.2}x", two / one);
-    println!("load average after: {}", cli::load_average());
-    drop(issuer);
 }
