@@ -275,16 +275,15 @@ impl RemoteJwks {
     }
 
     /// The JWKS URL: the configured one, or the discovered `jwks_uri`.
-    async fn jwks_url(&self) -> Result<url::Url, String> {
+    async fn jwks_url(&self) -> Result<url::Url, discovery::DiscoveryError> {
         match &self.source {
             Source::Jwks(url) => Ok(url.clone()),
             Source::Discovery { config, issuer } => {
                 if let Some(url) = lock(&self.discovered).clone() {
                     return Ok(url);
                 }
-                let url = discovery::discover(&self.client, config, issuer, self.settings.limits)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let url =
+                    discovery::discover(&self.client, config, issuer, self.settings.limits).await?;
                 tracing::info!(target: "jwt_guard::jwks", issuer = %self.label, jwks_uri = %url, "discovered the JWKS URL");
                 *lock(&self.discovered) = Some(url.clone());
                 Ok(url)
