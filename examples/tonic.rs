@@ -2,8 +2,11 @@
 //!
 //! Run with: `cargo run --example tonic`
 //!
-//! A call with a token gets `SERVING`; a call without one fails with `Unauthenticated`, which
-//! tonic derives from the layer's HTTP 401.
+//! A call with a token gets `SERVING`; a call without one fails with `Unauthenticated` and the
+//! layer's reason in its message: the guard opts in to gRPC refusals
+//! (`grpc_rejections(true)`), which it renders only for real gRPC (HTTP/2,
+//! `application/grpc[+…]`). Without the opt-in tonic still reports `Unauthenticated`, derived
+//! from the HTTP 401, but without the message.
 
 use jwt_guard::JwtGuard;
 use jwt_guard::testing::TestIssuer;
@@ -16,7 +19,10 @@ use tonic_health::pb::health_client::HealthClient;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let issuer = TestIssuer::start().await;
-    let guard = JwtGuard::builder().issuer(issuer.issuer()).build()?;
+    let guard = JwtGuard::builder()
+        .issuer(issuer.issuer())
+        .grpc_rejections(true)
+        .build()?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -57,8 +63,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         refused.code(),
         refused.message()
     );
-    if refused.code() != tonic::Code::Unauthenticated {
-        return Err(format!("expected Unauthenticated, got {:?}", refused.code()).into());
+    if refused.code() != tonic::Code::Unauthenticated
+        || refused.message() != "no bearer token was presented"
+    {
+        return Err(format!(
+            "expected Unauthenticated with the layer's message, got {:?} ({})",
+            refused.code(),
+            refused.message()
+        )
+        .into());
     }
     Ok(())
 }

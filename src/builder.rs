@@ -64,6 +64,7 @@ pub struct JwtGuardBuilder {
     token_cache: Option<u64>,
     replay_store: Option<Arc<dyn ReplayStore>>,
     renderer: Option<Renderer>,
+    grpc: bool,
 }
 
 impl fmt::Debug for JwtGuardBuilder {
@@ -73,6 +74,7 @@ impl fmt::Debug for JwtGuardBuilder {
             .field("sources", &self.sources)
             .field("realm", &self.realm)
             .field("cors", &self.cors)
+            .field("grpc", &self.grpc)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +92,7 @@ impl Default for JwtGuardBuilder {
             token_cache: Some(DEFAULT_TOKEN_CACHE_BYTES),
             replay_store: None,
             renderer: None,
+            grpc: false,
         }
     }
 }
@@ -201,6 +204,23 @@ impl JwtGuardBuilder {
         self
     }
 
+    /// Renders refusals of gRPC requests the gRPC way (default: off): HTTP 200 with
+    /// `grpc-status` (16 Unauthenticated, 7 PermissionDenied, 3 InvalidArgument, 14 Unavailable)
+    /// and `grpc-message`, trailers-only, which is what gRPC clients read.
+    ///
+    /// Only for a service that *is* a gRPC server. Even then it applies to real gRPC only: an
+    /// HTTP/2 request whose `Content-Type` is exactly `application/grpc` or
+    /// `application/grpc+SUBTYPE` (ASCII case-insensitive, no parameters). Everything else —
+    /// HTTP/1.1, gRPC-Web (`application/grpc-web…`, answered by a proxy or browser that reads
+    /// HTTP statuses), `application/grpcfoo`, a type with parameters — gets the ordinary HTTP
+    /// refusal (401, 400, 403, 503). Without this setting every refusal keeps its HTTP status,
+    /// whatever the request's headers say: a rejection is never a 2xx for anything that judges
+    /// by status (a proxy, an auth subrequest, monitoring, `fetch().ok`).
+    pub fn grpc_rejections(mut self, enabled: bool) -> Self {
+        self.grpc = enabled;
+        self
+    }
+
     /// Checks the whole configuration and builds the guard.
     ///
     /// # Errors
@@ -221,6 +241,7 @@ impl JwtGuardBuilder {
             cors,
             responder: Arc::new(responder),
             sources: self.sources,
+            grpc: self.grpc,
         })))
     }
 }

@@ -85,7 +85,7 @@ where
 {
     /// The layer refuses `req`: HTTP or gRPC refusal, decided here (and only here, lazily).
     pub(crate) fn reject(ctx: RequestCtx, req: &Request<ReqBody>, rejection: Rejection) -> Self {
-        let grpc = is_grpc(req);
+        let grpc = is_grpc(&ctx.shared, req);
         let response = ctx.shared.responder.respond(rejection, grpc);
         Self::ready(ctx, response, grpc)
     }
@@ -130,7 +130,7 @@ where
         request: Request<ReqBody>,
         inner: S,
     ) -> Self {
-        let grpc = is_grpc(&request);
+        let grpc = is_grpc(&ctx.shared, &request);
         let shared = Arc::clone(&ctx.shared);
         let origin = ctx.origin.as_str().map(str::to_owned);
         let verify: Verifying =
@@ -227,13 +227,40 @@ fn finish_own<B>(mut response: Response<bytes::Bytes>, ctx: &RequestCtx) -> Resp
     response.map(GuardBody::own)
 }
 
-/// gRPC clients read refusals from `grpc-status`, not from the HTTP status. Looked up only
-/// when the layer may answer itself (a refusal, or a miss that may become one): a cache hit
-/// that passes never needs it.
-fn is_grpc<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// Whether a refusal to `req` is rendered the gRPC way: only when the service's owner turned
+/// it on ([`JwtGuardBuilder::grpc_rejections`](crate::JwtGuardBuilder::grpc_rejections)), and
+/// then only for real gRPC: HTTP/2 and a `Content-Type` of exactly `application/grpc` or
+/// `application/grpc+SUBTYPE`. gRPC-Web and look-alikes get the HTTP refusal. Looked up only
+/// when the layer may answer itself: a cache hit that passes never needs it.
+fn is_grpc<B>(shared: &Shared, req: &Request<B>) -> bool {
+    shared.grpc
+        && req.version() == http::Version::HTTP_2
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| is_grpc_content_type(v.as_bytes()))
+}
+
+/// `application/grpc` or `application/grpc+SUBTYPE` (a non-empty token), ASCII
+/// case-insensitive, without parameters.
+pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
+    const BASE: &[u8] = b"application/grpc";
+    let Some((base, rest)) = value.split_at_checked(BASE.len()) else {
+        return false;
+    };
+    if !base.eq_ignore_ascii_case(BASE) {
+        return false;
+    }
+    match rest.split_first() {
+        None => true,
+        Some((b'+', subtype)) => {
+            !subtype.is_empty()
+                && subtype
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(b))
+        }
+        Some(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +276,32 @@ mod tests {
         >;
         let size = std::mem::size_of::<Fut>();
         assert!(size <= 96, "ResponseFuture is {size} bytes");
+    }
+
+    #[test]
+    fn only_real_grpc_content_types_are_grpc() {
+        for yes in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc+json",
+            "Application/GRPC+proto",
+        ] {
+            assert!(super::is_grpc_content_type(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpc-web-text",
+            "application/grpcfoo",
+            "application/grpc+",
+            "application/grpc; charset=utf-8",
+            "application/grpc+proto; x=1",
+            "application/grp",
+            "text/plain",
+            "",
+            " application/grpc",
+        ] {
+            assert!(!super::is_grpc_content_type(no.as_bytes()), "{no}");
+        }
     }
 }

@@ -17,6 +17,10 @@ pub(crate) struct Shared {
     pub(crate) responder: std::sync::Arc<Responder>,
     /// Where tokens are looked for, in order.
     pub(crate) sources: Vec<TokenSource>,
+    /// Refusals to real gRPC requests are rendered as gRPC trailers-only responses
+    /// ([`JwtGuardBuilder::grpc_rejections`](crate::JwtGuardBuilder::grpc_rejections)); off by
+    /// default: a client's header never chooses the rendering.
+    pub(crate) grpc: bool,
 }
 
 /// What a layer does: CORS, authentication, or both.
