@@ -111,9 +111,7 @@ impl Config {
     ///
     /// A [`ConfigError`] naming the key at fault.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let file: File = toml::from_str(text).map_err(|e| syntax::syntax_error(text, &e))?;
         let listen = match &file.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some(text) => text.parse().map_err(|_| {
@@ -329,6 +327,8 @@ pub(crate) fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
         _ => Err(bad()),
     }
 }
+
+mod syntax;
 
 #[cfg(test)]
 mod tests;
