@@ -118,7 +118,7 @@ pub(crate) fn extract<'h>(
                 charset_unchecked: true,
             }),
             TokenSource::Cookie(name) => cookie(headers, name)?.map(|token| Found {
-                token: Cow::Borrowed(token.as_bytes()),
+                token: Cow::Borrowed(token),
                 stripped_uri: None,
                 charset_unchecked: false,
             }),
@@ -158,7 +158,13 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&[u8]>, Reason> {
     }
     let credential = rest.trim_ascii();
     if credential.len() > MAX_TOKEN_LEN {
-        return Err(Reason::TokenTooLarge);
+        // The cap is on one token: a credential that is not a single b64token (two tokens, a
+        // comma list) is malformed whatever its length.
+        return Err(if is_b64token(credential) {
+            Reason::TokenTooLarge
+        } else {
+            Reason::MalformedCredential
+        });
     }
     if credential.is_empty() {
         return Err(Reason::MalformedCredential);
@@ -211,34 +217,47 @@ const fn is_b64token_byte(b: u8) -> bool {
         | (b == b'+')
 }
 
-/// The cookie `name`, from every `Cookie` header. Two of that name, or an empty one: 400.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Reason> {
-    let mut found: Option<&str> = None;
+/// The cookie `name`, from every `Cookie` header (HTTP/2 sends one per cookie), parsed cookie
+/// by cookie on bytes: a header that is not UTF-8 or visible ASCII, or another cookie with odd
+/// bytes, never hides the configured one. Two of that name, an empty one, or one whose value
+/// holds two tokens or bytes outside visible ASCII: 400.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h [u8]>, Reason> {
+    let mut found: Option<&[u8]> = None;
     for header in headers.get_all(COOKIE) {
-        let Ok(text) = header.to_str() else { continue };
-        for pair in text.split(';') {
-            let Some((key, value)) = pair.split_once('=') else {
+        for pair in header.as_bytes().split(|b| *b == b';') {
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
                 continue;
             };
-            if key.trim() != name {
+            let (key, value) = pair.split_at(eq);
+            if key.trim_ascii() != name.as_bytes() {
                 continue;
             }
             if found.is_some() {
                 return Err(Reason::MalformedCookie);
             }
-            let value = value.trim();
+            let value = value.get(1..).unwrap_or_default().trim_ascii();
             let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
                 .unwrap_or(value);
             found = Some(value);
         }
     }
     match found {
-        Some("") => Err(Reason::MalformedCookie),
-        Some(value) => Ok(Some(value)),
         None => Ok(None),
+        Some(value) if value.is_empty() || !value.iter().all(u8::is_ascii_graphic) => {
+            Err(Reason::MalformedCookie)
+        }
+        Some(value) if holds_two_tokens(value) => Err(Reason::MalformedCookie),
+        Some(value) => Ok(Some(value)),
     }
+}
+
+/// A value that holds more than one token: a separator (space, tab or comma) between two
+/// parts. Refused as a malformed credential (400) whatever its length, before the size cap,
+/// which applies to one token.
+fn holds_two_tokens(value: &[u8]) -> bool {
+    value.iter().any(|b| matches!(b, b' ' | b'\t' | b','))
 }
 
 /// The query parameter `name`; the URI is rebuilt without it.
@@ -258,14 +277,19 @@ fn query(uri: &Uri, name: &str) -> Result<Option<Found<'static>>, Reason> {
             return Err(Reason::MalformedQuery);
         }
         if value.len() > 3 * MAX_TOKEN_LEN {
-            return Err(Reason::TokenTooLarge);
+            // Too long to be one token even fully escaped; two tokens are still 400.
+            return Err(if raw_query_holds_two_tokens(value) {
+                Reason::MalformedQuery
+            } else {
+                Reason::TokenTooLarge
+            });
         }
         token = Some(percent_decode(value).ok_or(Reason::MalformedQuery)?);
     }
     let Some(token) = token else {
         return Ok(None);
     };
-    if token.is_empty() {
+    if token.is_empty() || holds_two_tokens(token.as_bytes()) {
         return Err(Reason::MalformedQuery);
     }
     let path = uri.path();
@@ -282,6 +306,21 @@ fn query(uri: &Uri, name: &str) -> Result<Option<Found<'static>>, Reason> {
         stripped_uri: Some(stripped),
         charset_unchecked: false,
     }))
+}
+
+/// [`holds_two_tokens`] of a raw query value, without decoding it: `+`, a separator, or its
+/// escape (`%20`, `%09`, `%2C`).
+fn raw_query_holds_two_tokens(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    holds_two_tokens(bytes)
+        || bytes.contains(&b'+')
+        || bytes.windows(3).any(|w| {
+            w.first() == Some(&b'%')
+                && matches!(
+                    (w.get(1), w.get(2).map(u8::to_ascii_uppercase)),
+                    (Some(b'2'), Some(b'0' | b'C')) | (Some(b'0'), Some(b'9'))
+                )
+        })
 }
 
 /// `application/x-www-form-urlencoded` value decoding (`+` is a space); `None` when the

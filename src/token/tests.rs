@@ -206,3 +206,114 @@ fn source_names_parse() {
         assert!(bad.parse::<TokenSource>().is_err(), "{bad}");
     }
 }
+
+/// The `Cookie` headers as raw bytes (not UTF-8, not visible ASCII: as a browser may send them).
+fn raw_cookies(values: &[&[u8]]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for value in values {
+        map.append("cookie", HeaderValue::from_bytes(value).unwrap());
+    }
+    map
+}
+
+fn cookie_token(map: &HeaderMap) -> Result<Option<Vec<u8>>, Reason> {
+    let src = [TokenSource::Cookie("jwt".into())];
+    extract(map, &Uri::from_static("/"), &src).map(|f| f.map(|f| f.token.into_owned()))
+}
+
+#[test]
+fn odd_bytes_in_other_cookies_never_hide_the_token_cookie() {
+    let token = Ok(Some(b"tok.en.x".to_vec()));
+    for value in [
+        &b"pref=caf\xc3\xa9; jwt=tok.en.x"[..],
+        b"jwt=tok.en.x; pref=\xff\xfe",
+        b"a=\x80; jwt=tok.en.x; b=\x9f",
+        b"\xe2\x98\x83=snow; jwt=tok.en.x",
+        b"garbage-without-equals; jwt=tok.en.x;;",
+        b"  jwt = \"tok.en.x\" ; x=\"\xa0\"",
+        b"a=b=c; jwt=tok.en.x",
+    ] {
+        assert_eq!(
+            cookie_token(&raw_cookies(&[value])),
+            token,
+            "{}",
+            String::from_utf8_lossy(value)
+        );
+    }
+    // HTTP/2 sends one header per cookie; the odd one may come first.
+    let split = raw_cookies(&[b"pref=\xff", b"theme=dark", b"jwt=tok.en.x"]);
+    assert_eq!(cookie_token(&split), token);
+}
+
+#[test]
+fn the_token_cookie_twice_empty_or_odd_stays_a_bad_request() {
+    for values in [
+        &[&b"jwt=a.b.c; x=\xff; jwt=a.b.c"[..]][..],
+        &[b"jwt=a.b.c", b"jwt=d.e.f"],
+        &[b"pref=\xff; jwt="],
+        &[b"jwt=\"\""],
+        &[b"jwt=a.b.\xffc"],
+        &[b"jwt=a.b.c d.e.f"],
+        &[b"jwt=a.b.c,d.e.f"],
+        &[b"jwt=a.b.c\td.e.f"],
+    ] {
+        assert_eq!(
+            cookie_token(&raw_cookies(values)),
+            Err(Reason::MalformedCookie),
+            "{values:?}"
+        );
+    }
+    // A name that merely contains the configured one is another cookie.
+    assert_eq!(cookie_token(&raw_cookies(&[b"xjwt=a; jwtx=b"])), Ok(None));
+}
+
+#[test]
+fn two_tokens_in_one_credential_are_400_whatever_the_length_and_the_cap_is_per_token() {
+    let one = |len: usize| "a".repeat(len);
+    // Header: two tokens around the cap, and one token at and over it.
+    for (a, b) in [(10, 10), (4096, 4097), (8192, 8192), (9000, 10)] {
+        for sep in [" ", ", ", "\t", ","] {
+            let value = format!("Bearer {}{sep}{}", one(a), one(b));
+            assert_eq!(
+                from_header(&value),
+                Err(Reason::MalformedCredential),
+                "{a}+{b} {sep:?}"
+            );
+        }
+    }
+    assert!(from_header(&format!("Bearer {}", one(8192))).is_ok());
+    assert_eq!(
+        from_header(&format!("Bearer {}", one(8193))),
+        Err(Reason::TokenTooLarge)
+    );
+    // Cookie.
+    let cookie = |value: String| cookie_token(&raw_cookies(&[format!("jwt={value}").as_bytes()]));
+    for (a, b) in [(10, 10), (4097, 4097), (8192, 8192), (9000, 1)] {
+        assert_eq!(
+            cookie(format!("{} {}", one(a), one(b))),
+            Err(Reason::MalformedCookie),
+            "{a}+{b}"
+        );
+    }
+    assert_eq!(cookie(one(8192)), Ok(Some(one(8192).into_bytes())));
+    assert_eq!(cookie(one(8193)), Err(Reason::TokenTooLarge));
+    // Query.
+    let src = [TokenSource::Query("t".into())];
+    let query = |value: String| {
+        let uri: Uri = format!("/x?t={value}").parse().unwrap();
+        let empty = HeaderMap::new();
+        extract(&empty, &uri, &src).map(|f| f.map(|f| f.token.len()))
+    };
+    for (a, b) in [(10, 10), (4097, 4097), (8192, 8192), (13000, 13000)] {
+        for sep in ["+", "%20", "%2C", "%2c", "%09", ","] {
+            assert_eq!(
+                query(format!("{}{sep}{}", one(a), one(b))),
+                Err(Reason::MalformedQuery),
+                "{a}+{b} {sep}"
+            );
+        }
+    }
+    assert_eq!(query(one(8192)), Ok(Some(8192)));
+    assert_eq!(query(one(8193)), Err(Reason::TokenTooLarge));
+    assert_eq!(query(one(30000)), Err(Reason::TokenTooLarge));
+}
