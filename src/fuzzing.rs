@@ -65,7 +65,7 @@ pub fn parse_jws(token: &str) -> Result<JwsSummary, &'static str> {
     })
 }
 
-/// The strict JSON parser with the payload limits (depth 16, 256 entries).
+/// The strict JSON parser with the payload limits (depth 16, 1024 entries).
 pub fn parse_strict_json(
     bytes: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {

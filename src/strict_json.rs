@@ -20,7 +20,7 @@ pub(crate) struct JsonLimits {
 impl JsonLimits {
     pub(crate) const DEFAULT: Self = Self {
         max_depth: 16,
-        max_entries: 256,
+        max_entries: 1024,
     };
 }
 

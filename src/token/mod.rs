@@ -158,12 +158,12 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&[u8]>, Reason> {
     }
     let credential = rest.trim_ascii();
     if credential.len() > MAX_TOKEN_LEN {
-        // The cap is on one token: a credential that is not a single b64token (two tokens, a
-        // comma list) is malformed whatever its length.
-        return Err(if is_b64token(credential) {
-            Reason::TokenTooLarge
-        } else {
+        // The cap is on one token: two tokens in one credential are malformed whatever their
+        // length (any other oddity of a long credential is still "too large", unread).
+        return Err(if holds_two_tokens(credential) {
             Reason::MalformedCredential
+        } else {
+            Reason::TokenTooLarge
         });
     }
     if credential.is_empty() {

@@ -15,8 +15,15 @@ use crate::keys::algorithm::Algorithm;
 use crate::reject::Reason;
 use crate::strict_json::{self, JsonLimits};
 
-/// The most bytes a base64url header segment may have.
-pub(crate) const MAX_HEADER_SEGMENT: usize = 2048;
+/// The most bytes a base64url header segment may have: as much as a whole token, so that a
+/// header with an `x5c` chain of three certificates (about 6 KiB encoded) is admitted; the
+/// token cap ([`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN)) bounds the whole anyway.
+pub(crate) const MAX_HEADER_SEGMENT: usize = crate::token::MAX_TOKEN_LEN;
+/// The most members and array elements a JOSE header may hold (an `x5c` chain is one member
+/// and one element per certificate).
+pub(crate) const MAX_HEADER_ENTRIES: usize = 32;
+/// The deepest nesting of a JOSE header (the object itself is 1).
+pub(crate) const MAX_HEADER_DEPTH: usize = 4;
 /// The most bytes a `kid` may have.
 pub(crate) const MAX_KID_LEN: usize = 256;
 
@@ -29,6 +36,8 @@ pub(crate) struct Jws<'t> {
     pub(crate) signing_input: &'t [u8],
     pub(crate) signature: Vec<u8>,
     pub(crate) claims: Map<String, Value>,
+    /// The claim set as sent (decoded from base64url), which `claims` was parsed from.
+    pub(crate) payload: Vec<u8>,
 }
 
 impl<'t> Jws<'t> {
@@ -71,8 +80,8 @@ impl<'t> Jws<'t> {
         let header = strict_json::parse_object(
             &header_json,
             JsonLimits {
-                max_depth: 4,
-                max_entries: 32,
+                max_depth: MAX_HEADER_DEPTH,
+                max_entries: MAX_HEADER_ENTRIES,
             },
         )
         .map_err(|_| Reason::BadHeader)?;
@@ -92,6 +101,7 @@ impl<'t> Jws<'t> {
             signing_input,
             signature,
             claims,
+            payload,
         })
     }
 }
@@ -272,13 +282,14 @@ mod tests {
 
     #[test]
     fn header_segment_cap_is_exact() {
-        // 1536 bytes of JSON encode to exactly 2048 base64url characters.
+        // 6144 bytes of JSON encode to exactly 8192 base64url characters.
         let fixed = r#"{"alg":"RS256","x":""}"#.len();
         let header = |len: usize| format!(r#"{{"alg":"RS256","x":"{}"}}"#, "a".repeat(len - fixed));
-        let at_cap = b64(&header(1536));
+        let at_cap = b64(&header(6144));
         assert_eq!(at_cap.len(), MAX_HEADER_SEGMENT);
+        assert_eq!(MAX_HEADER_SEGMENT, 8192);
         assert!(parse(&format!("{at_cap}.e30.c2ln")).is_ok());
-        let over = b64(&header(1537));
+        let over = b64(&header(6145));
         assert_eq!(
             parse(&format!("{over}.e30.c2ln")).map(|_| ()),
             Err(Reason::BadHeader)

@@ -103,7 +103,7 @@ impl Engine {
         };
         let issuer = &authority.issuer;
 
-        let accepted = issuer.policy.check(&jws.claims, now)?;
+        let accepted = issuer.policy.check(&jws.claims, &jws.payload, now)?;
         issuer.policy.check_tenant(accepted.tenant.as_deref())?;
         check_origin(issuer, accepted.tenant.as_deref(), origin)?;
 

@@ -430,10 +430,10 @@ async fn the_guard_is_stricter_on_these_tokens_and_only_these_rules() {
             reason: Reason::BadPayload,
         },
         Stricter {
-            // strict_json.rs: at most 256 members and elements in the claim set.
-            rule: "more than 256 entries",
+            // strict_json.rs: at most 1024 members and elements in the claim set.
+            rule: "more than 1024 entries",
             header: header.clone(),
-            payload: claims(&format!(r#","many":[{}]"#, vec!["0"; 300].join(","))),
+            payload: claims(&format!(r#","many":[{}]"#, vec!["0"; 1100].join(","))),
             reason: Reason::BadPayload,
         },
         Stricter {

@@ -93,7 +93,15 @@ pub(crate) struct Accepted {
 impl ClaimsPolicy {
     /// Checks everything but the tenant allowlist's verdict, which [`Self::check_tenant`]
     /// gives separately so that a cached token re-runs it.
-    pub(crate) fn check(&self, claims: &Map<String, Value>, now: f64) -> Result<Accepted, Reason> {
+    ///
+    /// `payload` is the claim set as it was sent (the JSON `claims` was parsed from): the
+    /// literal of a tenant integer beyond 64 bits is read from it.
+    pub(crate) fn check(
+        &self,
+        claims: &Map<String, Value>,
+        payload: &[u8],
+        now: f64,
+    ) -> Result<Accepted, Reason> {
         let dates = Dates {
             exp: date(claims, "exp")?,
             nbf: date(claims, "nbf")?,
@@ -143,7 +151,9 @@ impl ClaimsPolicy {
 
         let tenant = match &self.tenant {
             None => None,
-            Some(policy) => Some(tenant_value(policy.path.lookup(claims))?),
+            Some(policy) => Some(tenant_value(policy.path.lookup(claims), || {
+                raw_member(payload, &policy.path)
+            })?),
         };
         Ok(Accepted { dates, tenant })
     }
@@ -238,13 +248,44 @@ fn date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Reason> 
     }
 }
 
-/// The tenant as a string: a non-empty string, or an integer rendered in decimal.
-fn tenant_value(value: Option<&Value>) -> Result<String, Reason> {
+/// The tenant as a string: a non-empty string, or an integer rendered in decimal, whatever its
+/// size. serde_json keeps an integer beyond 64 bits only as an f64 (which would merge distinct
+/// tenants): its literal is read from the payload (`raw`), and must be an integer (`1e3` and
+/// `1.0` are not).
+fn tenant_value(
+    value: Option<&Value>,
+    raw: impl FnOnce() -> Option<String>,
+) -> Result<String, Reason> {
     match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        Some(Value::Number(_)) => raw()
+            .filter(|literal| is_integer_literal(literal))
+            .ok_or(Reason::BadTenant),
         _ => Err(Reason::BadTenant),
     }
+}
+
+/// The JSON text of the member at `path` of the object `payload`, as sent. Only run for a
+/// number serde_json could not hold exactly; the payload already passed the strict parse
+/// (no duplicate members, bounded depth and size).
+fn raw_member(payload: &[u8], path: &ClaimPath) -> Option<String> {
+    let mut raw = std::str::from_utf8(payload).ok()?;
+    for segment in &path.0 {
+        let object: std::collections::HashMap<String, &serde_json::value::RawValue> =
+            serde_json::from_str(raw).ok()?;
+        let member: &serde_json::value::RawValue = object.get(segment)?;
+        raw = member.get();
+    }
+    Some(raw.trim().to_owned())
+}
+
+/// A JSON integer: an optional `-`, then digits without a leading zero (or `0`).
+fn is_integer_literal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
 }
 
 #[cfg(test)]

@@ -19,7 +19,14 @@ fn policy() -> ClaimsPolicy {
 }
 
 fn check(p: &ClaimsPolicy, claims: Value) -> Result<Accepted, Reason> {
-    p.check(claims.as_object().unwrap(), NOW)
+    let payload = serde_json::to_vec(&claims).unwrap();
+    p.check(claims.as_object().unwrap(), &payload, NOW)
+}
+
+/// `check` of a payload given as text, as the token carried it.
+fn check_text(p: &ClaimsPolicy, payload: &str) -> Result<Accepted, Reason> {
+    let claims: Map<String, Value> = serde_json::from_str(payload).unwrap();
+    p.check(&claims, payload.as_bytes(), NOW)
 }
 
 #[test]
@@ -206,6 +213,56 @@ fn tenant_forms_and_allowlist() {
         );
     }
     assert_eq!(check(&p, json!({"exp": exp})), Err(Reason::BadTenant));
+}
+
+#[test]
+fn tenant_integers_beyond_64_bits_are_well_formed_and_exact() {
+    let p = ClaimsPolicy {
+        tenant: Some(TenantPolicy {
+            path: ClaimPath::parse("ti.aid").unwrap(),
+            allow: Some(["18446744073709551616".to_owned()].into()),
+        }),
+        ..policy()
+    };
+    let exp = NOW + 10.0;
+    let tenant = |literal: &str| {
+        check_text(
+            &p,
+            &format!(r#"{{"exp":{exp},"ti":{{ "x": [1, {{"aid": 2}}], "aid" : {literal} }}}}"#),
+        )
+        .map(|a| a.tenant.unwrap())
+    };
+    for literal in [
+        "18446744073709551616",
+        "18446744073709551617",
+        "-9223372036854775809",
+        "123456789012345678901234567890",
+        "9223372036854775807",
+        "18446744073709551615",
+        "-9223372036854775808",
+    ] {
+        assert_eq!(tenant(literal).as_deref(), Ok(literal), "{literal}");
+    }
+    // Exactly as listed, digit for digit: the neighbour of a listed tenant is another one.
+    assert!(p.check_tenant(Some("18446744073709551616")).is_ok());
+    assert_eq!(
+        p.check_tenant(tenant("18446744073709551617").ok().as_deref()),
+        Err(Reason::TenantNotAllowed)
+    );
+    // Not integers: exponents and fractions, however large.
+    for literal in ["1e3", "1E20", "1.0", "18446744073709551616.0", "-1.5e19"] {
+        assert_eq!(tenant(literal), Err(Reason::BadTenant), "{literal}");
+    }
+}
+
+#[test]
+fn integer_literals() {
+    for yes in ["0", "-0", "7", "-12", "18446744073709551616"] {
+        assert!(is_integer_literal(yes), "{yes}");
+    }
+    for no in ["", "-", "01", "-01", "1e3", "1.0", "+1", " 1", "0x10"] {
+        assert!(!is_integer_literal(no), "{no}");
+    }
 }
 
 #[test]

@@ -200,9 +200,11 @@ pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
         "RSA" => {
             let n = b64_member(jwk, "n")?;
             let e = b64_member(jwk, "e")?;
-            meta.fingerprint.extend_from_slice(&n);
+            // Key material by value: `n` and `e` are integers, so leading zero octets do not
+            // make another key (two such copies count once, not as an ambiguous kid).
+            meta.fingerprint.extend_from_slice(integer_bytes(&n));
             meta.fingerprint.push(0xff);
-            meta.fingerprint.extend_from_slice(&e);
+            meta.fingerprint.extend_from_slice(integer_bytes(&e));
             VerifyingKey::rsa(&n, &e, meta)
         }
         "EC" => {
@@ -214,9 +216,11 @@ pub(crate) fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyingK
             };
             let x = b64_member(jwk, "x")?;
             let y = b64_member(jwk, "y")?;
-            meta.fingerprint.extend_from_slice(&x);
+            // Coordinates by value, as for RSA (a padded copy is refused for its length, but
+            // never makes the kid ambiguous).
+            meta.fingerprint.extend_from_slice(integer_bytes(&x));
             meta.fingerprint.push(0xff);
-            meta.fingerprint.extend_from_slice(&y);
+            meta.fingerprint.extend_from_slice(integer_bytes(&y));
             VerifyingKey::ec(curve, &x, &y, meta)
         }
         "OKP" => {
@@ -253,6 +257,12 @@ fn b64_member(jwk: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, J
     URL_SAFE_NO_PAD
         .decode(text.as_bytes())
         .map_err(|_| JwkError::NotBase64url(name))
+}
+
+/// A big-endian unsigned integer without its leading zero octets: its value, for comparing keys.
+fn integer_bytes(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes.get(start..).unwrap_or_default()
 }
 
 fn truncate(s: &str) -> String {

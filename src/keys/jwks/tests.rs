@@ -694,3 +694,59 @@ fn one_bad_key_is_skipped_and_the_rest_is_kept() {
         Err(SetError::NoUsableKey)
     );
 }
+
+/// `member` of `key` re-encoded with `zeros` leading zero octets.
+fn padded(key: &Value, member: &str, zeros: usize) -> Value {
+    let mut key = key.clone();
+    let object = key.as_object_mut().unwrap();
+    let raw = URL_SAFE_NO_PAD
+        .decode(object[member].as_str().unwrap())
+        .unwrap();
+    let mut bytes = vec![0u8; zeros];
+    bytes.extend_from_slice(&raw);
+    object.insert(member.into(), URL_SAFE_NO_PAD.encode(bytes).into());
+    key
+}
+
+#[test]
+fn copies_that_differ_by_leading_zero_octets_are_one_key() {
+    let rsa = fixture_keys(fixture!("slack-openid"))[0].clone();
+    let kid = rsa["kid"].as_str().unwrap().to_owned();
+    for copy in [
+        padded(&rsa, "n", 1),
+        padded(&rsa, "n", 3),
+        padded(&rsa, "e", 1),
+        padded(&padded(&rsa, "n", 2), "e", 5),
+    ] {
+        for keys in [vec![rsa.clone(), copy.clone()], vec![copy.clone(), rsa.clone()]] {
+            let set = parse(&doc(keys), ALL).unwrap();
+            assert_eq!(set.len(), 1, "{copy}");
+            assert_eq!(found(&set, Some(&kid), RS256).as_deref(), Some(&*kid));
+        }
+    }
+    // Another modulus with the same kid is still another key: ambiguous.
+    let other = fixture_keys(fixture!("google-oauth2-v3"))[0].clone();
+    let mut other = other.clone();
+    other
+        .as_object_mut()
+        .unwrap()
+        .insert("kid".into(), kid.clone().into());
+    if let Some(alg) = rsa.get("alg") {
+        other.as_object_mut().unwrap().insert("alg".into(), alg.clone());
+    }
+    let set = parse(&doc(vec![rsa.clone(), padded(&rsa, "n", 1), other]), ALL).unwrap();
+    assert_eq!(set.len(), 2);
+    assert_eq!(lookup_name(&set.find(Some(&kid), RS256)), "ambiguous");
+    // An EC copy with a padded coordinate is refused for its length (skipped), never a second
+    // key that would make the kid ambiguous.
+    let ec = fixture_keys(fixture!("zitadel-webkeys"))[2].clone();
+    let ec_kid = ec["kid"].as_str().unwrap().to_owned();
+    for member in ["x", "y"] {
+        let set = parse(&doc(vec![ec.clone(), padded(&ec, member, 1)]), ALL).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(
+            found(&set, Some(&ec_kid), ES256).as_deref(),
+            Some(&*ec_kid)
+        );
+    }
+}
