@@ -54,7 +54,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub use config::Config;
-pub use cors::Cors;
+pub use cors::{Cors, CorsName, ForeignOrigin};
 pub use error::ConfigError;
 pub use guard::{IssuerReadiness, JwtGuard};
 pub use identity::Verified;

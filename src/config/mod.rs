@@ -85,6 +85,8 @@ struct CorsFile {
     allow_methods: Option<Vec<String>>,
     allow_headers: Option<Vec<String>>,
     expose_headers: Option<Vec<String>>,
+    preflight_max_age: Option<String>,
+    /// The former name of `preflight_max_age`, still accepted.
     max_age: Option<String>,
     allow_private_network: Option<bool>,
 }
@@ -290,8 +292,8 @@ impl CorsFile {
         if let Some(headers) = self.expose_headers {
             cors = cors.expose_headers(headers);
         }
-        if let Some(max_age) = self.max_age {
-            cors = cors.max_age(duration(&max_age, "max_age")?);
+        if let Some(max_age) = crate::cors::preflight_max_age_key(self.preflight_max_age, self.max_age)? {
+            cors = cors.preflight_max_age(max_age);
         }
         if let Some(pna) = self.allow_private_network {
             cors = cors.allow_private_network(pna);

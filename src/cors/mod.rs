@@ -9,7 +9,12 @@
 //!   boundaries, pin scheme and port, and never have a public suffix as base.
 //! - Every response to an allowed origin carries the CORS headers (the layer's rejections and
 //!   the inner service's errors included); `Vary` is appended, never overwritten.
-//! - A request whose `Origin` is not allowed gets 403 without reaching the inner service.
+//! - A request whose `Origin` is not allowed gets 403 without reaching the inner service
+//!   (by default: see [`ForeignOrigin`] for public routes).
+//! - Every list setter *adds* to its list, across calls, and nothing removes a default:
+//!   GET, HEAD and POST stay allowed, `authorization` and `content-type` stay allowed request
+//!   headers (so bearer preflights keep working whatever is added), `www-authenticate` stays
+//!   exposed.
 //!
 //! This file holds [`Cors`], the public builder, and the check that turns it into the prepared
 //! `CorsPolicy` (`policy.rs`), which the layer runs.
@@ -22,19 +27,47 @@ use http::header::HeaderValue;
 use crate::error::ConfigError;
 use crate::origin::canonical_origin;
 
+mod names;
 mod policy;
 
+pub use names::CorsName;
 pub(crate) use policy::{CorsPolicy, RequestOrigin, is_preflight};
 use policy::{Pattern, is_token, parse_pattern};
 
 /// The methods that are always allowed (CORS-safelisted).
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
+/// The longest `Access-Control-Max-Age` accepted.
+pub(crate) const MAX_PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(86_400);
+
 /// The Fetch standard's forbidden methods: refused in `allow_methods`.
 const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
 
+/// The request headers that are always allowed: the bearer token's and the JSON body's.
+const DEFAULT_HEADERS: [&str; 2] = ["authorization", "content-type"];
+
 /// The response header the page may always read: it carries the bearer challenge.
 const ALWAYS_EXPOSED: &str = "www-authenticate";
+
+/// What the layer does with a request whose `Origin` is not allowed
+/// ([`Cors::foreign_origins`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForeignOrigin {
+    /// 403 `origin_not_allowed`, on every route: the inner service is never called. The safe
+    /// default.
+    #[default]
+    Refuse,
+    /// On public routes — under [`cors_layer`](crate::JwtGuard::cors_layer) alone — the request
+    /// goes on to the inner service, and its answer carries no CORS header, so the browser keeps
+    /// it from the page (as tower-http's `CorsLayer` does). Layers that authenticate
+    /// ([`layer`](crate::JwtGuard::layer), [`auth_layer`](crate::JwtGuard::auth_layer),
+    /// [`optional_auth_layer`](crate::JwtGuard::optional_auth_layer)) still refuse the
+    /// request with 403: a foreign page never gets a token-bearing request (or the browser's
+    /// cookies) through to a protected handler. A preflight from a foreign origin is refused
+    /// either way.
+    OmitCorsHeaders,
+}
 
 /// The CORS configuration: which origins may call the API from a browser, and how.
 ///
@@ -47,7 +80,8 @@ const ALWAYS_EXPOSED: &str = "www-authenticate";
 ///     .allow_origin_pattern("https://*.marketplace.example")
 ///     .allow_credentials(true)
 ///     .allow_methods(["GET", "POST", "DELETE"])
-///     .max_age(Duration::from_secs(600));
+///     .allow_headers(["x-request-id"]) // added: authorization and content-type stay allowed
+///     .preflight_max_age(Duration::from_secs(600));
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
@@ -61,6 +95,7 @@ pub struct Cors {
     max_age: Duration,
     private_network: bool,
     insecure_origins: bool,
+    foreign: ForeignOrigin,
 }
 
 impl Default for Cors {
@@ -71,18 +106,20 @@ impl Default for Cors {
 
 impl Cors {
     /// No origin allowed yet; methods GET, HEAD, POST; headers `authorization` and
-    /// `content-type`; `max_age` 10 minutes; no credentials.
+    /// `content-type`; `www-authenticate` exposed; preflights cached 10 minutes; no
+    /// credentials; foreign origins refused.
     pub fn new() -> Self {
         Self {
             origins: Vec::new(),
             patterns: Vec::new(),
             credentials: false,
             methods: Vec::new(),
-            headers: vec!["authorization".into(), "content-type".into()],
+            headers: Vec::new(),
             expose: Vec::new(),
             max_age: Duration::from_secs(600),
             private_network: false,
             insecure_origins: false,
+            foreign: ForeignOrigin::Refuse,
         }
     }
 
@@ -116,39 +153,66 @@ impl Cors {
         self
     }
 
-    /// Methods allowed besides GET, HEAD and POST (which always are). Case-sensitive.
-    pub fn allow_methods<I, S>(mut self, methods: I) -> Self
+    /// Adds methods to the allowed ones (GET, HEAD and POST always are): `&str`, `String` or
+    /// [`http::Method`]. Case-sensitive. Every call adds; a mistake is a [`ConfigError`] naming
+    /// `allow_methods[i]`, counted over every call.
+    pub fn allow_methods<I>(mut self, methods: I) -> Self
     where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
+        I: IntoIterator,
+        I::Item: CorsName,
     {
-        self.methods = methods.into_iter().map(Into::into).collect();
+        self.methods
+            .extend(methods.into_iter().map(CorsName::into_name));
         self
     }
 
-    /// Request headers allowed (replacing the default `authorization`, `content-type`).
-    pub fn allow_headers<I, S>(mut self, headers: I) -> Self
+    /// Adds request headers a preflight may ask for: `&str`, `String` or
+    /// [`http::HeaderName`]. `authorization` and `content-type` always are allowed, so adding
+    /// `x-request-id` never breaks bearer preflights. Every call adds; a mistake is a
+    /// [`ConfigError`] naming `allow_headers[i]`, counted over every call.
+    pub fn allow_headers<I>(mut self, headers: I) -> Self
     where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
+        I: IntoIterator,
+        I::Item: CorsName,
     {
-        self.headers = headers.into_iter().map(Into::into).collect();
+        self.headers
+            .extend(headers.into_iter().map(CorsName::into_name));
         self
     }
 
-    /// Response headers the page may read; `www-authenticate` always is.
-    pub fn expose_headers<I, S>(mut self, headers: I) -> Self
+    /// Adds response headers the page may read: `&str`, `String` or [`http::HeaderName`];
+    /// `www-authenticate` always is. Every call adds; a mistake is a [`ConfigError`] naming
+    /// `expose_headers[i]`, counted over every call.
+    pub fn expose_headers<I>(mut self, headers: I) -> Self
     where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
+        I: IntoIterator,
+        I::Item: CorsName,
     {
-        self.expose = headers.into_iter().map(Into::into).collect();
+        self.expose
+            .extend(headers.into_iter().map(CorsName::into_name));
         self
     }
 
-    /// How long a browser may cache a preflight answer: at most 24 hours.
-    pub fn max_age(mut self, max_age: Duration) -> Self {
+    /// How long a browser may cache a preflight answer (`Access-Control-Max-Age`): default
+    /// 10 minutes, at most 24 hours (a [`ConfigError`] naming `preflight_max_age` otherwise).
+    /// TOML: `[cors] preflight_max_age`, or its alias `max_age`.
+    pub fn preflight_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
+        self
+    }
+
+    /// The former name of [`preflight_max_age`](Self::preflight_max_age): `max_age` means a
+    /// token's age on [`Issuer`](crate::Issuer).
+    #[deprecated(since = "0.1.0", note = "use `preflight_max_age`")]
+    pub fn max_age(self, max_age: Duration) -> Self {
+        self.preflight_max_age(max_age)
+    }
+
+    /// What a request from an origin that is not allowed gets: [`ForeignOrigin::Refuse`] (403,
+    /// the default), or [`ForeignOrigin::OmitCorsHeaders`] on public routes (the request is
+    /// served without CORS headers; layers that authenticate still refuse it).
+    pub fn foreign_origins(mut self, foreign: ForeignOrigin) -> Self {
+        self.foreign = foreign;
         self
     }
 
@@ -183,7 +247,12 @@ impl CorsPolicy {
             &SAFELISTED_METHODS,
             &cors.methods,
         )?;
-        let headers = token_list("allow_headers", List::Headers, &[], &cors.headers)?;
+        let headers = token_list(
+            "allow_headers",
+            List::Headers,
+            &DEFAULT_HEADERS,
+            &cors.headers,
+        )?;
         let mut expose = token_list("expose_headers", List::Headers, &[], &cors.expose)?;
         expose.retain(|name| name != ALWAYS_EXPOSED);
         expose.push(ALWAYS_EXPOSED.to_owned());
@@ -202,10 +271,11 @@ impl CorsPolicy {
                 Some(joined(&headers, "allow_headers")?)
             },
             expose_headers: joined(&expose, "expose_headers")?,
-            max_age: header_value(&cors.max_age.as_secs().to_string(), "max_age")?,
+            max_age: header_value(&cors.max_age.as_secs().to_string(), "preflight_max_age")?,
             methods: methods.into_iter().collect(),
             headers: headers.into_iter().collect(),
             private_network: cors.private_network,
+            omit_foreign: cors.foreign == ForeignOrigin::OmitCorsHeaders,
         })
     }
 }
@@ -301,10 +371,36 @@ fn token_list(
     Ok(out)
 }
 
+/// The `[cors]` preflight cache time of a configuration file: `preflight_max_age`, or its
+/// alias `max_age` (not both), parsed and checked here so that an error names the key as
+/// the file spells it.
+#[cfg(feature = "config")]
+pub(crate) fn preflight_max_age_key(
+    preflight_max_age: Option<String>,
+    max_age: Option<String>,
+) -> Result<Option<Duration>, ConfigError> {
+    let (text, key) = match (preflight_max_age, max_age) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                "max_age",
+                "is the former name of preflight_max_age: set only one of them",
+            ));
+        }
+        (Some(text), None) => (text, "preflight_max_age"),
+        (None, Some(text)) => (text, "max_age"),
+    };
+    let max_age = crate::config::duration(&text, key)?;
+    if max_age > MAX_PREFLIGHT_MAX_AGE {
+        return Err(ConfigError::invalid(key, "must be at most 24h"));
+    }
+    Ok(Some(max_age))
+}
+
 /// At most 24 hours; above what browsers keep (2 hours) is only a warning.
 fn check_max_age(max_age: Duration) -> Result<(), ConfigError> {
-    if max_age > Duration::from_secs(86_400) {
-        return Err(ConfigError::invalid("max_age", "must be at most 24h"));
+    if max_age > MAX_PREFLIGHT_MAX_AGE {
+        return Err(ConfigError::invalid("preflight_max_age", "must be at most 24h"));
     }
     if max_age > Duration::from_secs(7_200) {
         tracing::warn!(
@@ -326,5 +422,7 @@ fn header_value(text: &str, key: &str) -> Result<HeaderValue, ConfigError> {
     HeaderValue::from_str(text).map_err(|_| ConfigError::invalid(key, "not a valid header value"))
 }
 
+#[cfg(test)]
+mod setter_tests;
 #[cfg(test)]
 mod tests;

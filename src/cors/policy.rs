@@ -47,6 +47,9 @@ pub(crate) struct CorsPolicy {
     pub(super) max_age: HeaderValue,
     /// Private Network Access preflights are answered.
     pub(super) private_network: bool,
+    /// [`ForeignOrigin::OmitCorsHeaders`](super::ForeignOrigin::OmitCorsHeaders): a layer
+    /// that does not authenticate lets a foreign origin's request through, undecorated.
+    pub(super) omit_foreign: bool,
 }
 
 /// What the request's `Origin` says.
@@ -95,7 +98,14 @@ impl CorsPolicy {
             expose_headers: HeaderValue::from_static(""),
             max_age: HeaderValue::from_static("0"),
             private_network: false,
+            omit_foreign: false,
         }
+    }
+
+    /// Whether a layer that does not authenticate lets a foreign origin's request through
+    /// (without CORS headers) instead of refusing it.
+    pub(crate) fn omits_foreign(&self) -> bool {
+        self.omit_foreign
     }
 
     /// Classifies the request's `Origin` (the caller has refused duplicates already).

@@ -432,8 +432,14 @@ fn configuration_errors_name_their_key() {
                 .allow_origin_pattern("https://a.example"),
             "allow_origin_pattern[1]",
         ),
-        (Cors::new().max_age(Duration::from_secs(86_401)), "max_age"),
-        (Cors::new().max_age(Duration::from_secs(100_000)), "max_age"),
+        (
+            Cors::new().preflight_max_age(Duration::from_secs(86_401)),
+            "preflight_max_age",
+        ),
+        (
+            Cors::new().preflight_max_age(Duration::from_secs(100_000)),
+            "preflight_max_age",
+        ),
         (
             Cors::new().allow_methods(["PUT", "CONNECT"]),
             "allow_methods[1]",
@@ -482,7 +488,7 @@ fn dangerous_opt_in_and_loopback_http_are_accepted() {
     assert!(allows(&p, "http://a.dev.example"));
     assert!(!allows(&p, "https://a.dev.example"));
     // A whole day is the limit, included.
-    policy(Cors::new().max_age(Duration::from_secs(86_400)));
+    policy(Cors::new().preflight_max_age(Duration::from_secs(86_400)));
 }
 
 #[test]
@@ -528,7 +534,7 @@ fn header_values_are_prepared_once_deduplicated_and_lowercased() {
                 "retry-after",
                 "x-request-id",
             ])
-            .max_age(Duration::from_secs(600)),
+            .preflight_max_age(Duration::from_secs(600)),
     );
     assert_eq!(p.allow_methods, "GET, HEAD, POST, PUT, DELETE, PATCH");
     assert_eq!(

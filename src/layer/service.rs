@@ -128,12 +128,17 @@ fn admit_from<B>(
     req: &Request<B>,
     origin: &RequestOrigin,
 ) -> Admission {
-    // ② CORS: preflights are answered before any authentication; foreign origins stop here.
-    if mode.cors {
-        if cors::is_preflight(req.method(), req.headers()) {
-            return Admission::Preflight;
-        }
-        if matches!(origin, RequestOrigin::Refused(_)) {
+    // ② CORS: preflights are answered before any authentication; foreign origins stop here,
+    // unless the policy only omits CORS headers for them on public routes (a layer without
+    // authentication). A layer that authenticates refuses them in that case, even when it
+    // leaves CORS to an outer layer.
+    let foreign = matches!(origin, RequestOrigin::Refused(_));
+    if mode.cors && cors::is_preflight(req.method(), req.headers()) {
+        return Admission::Preflight;
+    }
+    if foreign && (mode.cors || shared.cors.omits_foreign()) {
+        let public = !mode.auth && shared.cors.omits_foreign();
+        if !public {
             return refuse(Reason::OriginNotAllowed);
         }
     }

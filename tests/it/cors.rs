@@ -52,7 +52,7 @@ fn m() -> Cors {
         .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
         .allow_headers(["authorization", "content-type", "x-request-id"])
         .expose_headers(["x-request-id", "www-authenticate", "retry-after"])
-        .max_age(Duration::from_secs(600))
+        .preflight_max_age(Duration::from_secs(600))
 }
 
 /// **P**: M plus the pattern `https://*.apps.example.org`.
@@ -487,7 +487,7 @@ async fn default_max_age_and_zero_rows_61_62() {
             &issuer,
             Cors::new()
                 .allow_origins([MARKETPLACE])
-                .max_age(Duration::ZERO),
+                .preflight_max_age(Duration::ZERO),
         )
         .await,
     );
@@ -497,10 +497,10 @@ async fn default_max_age_and_zero_rows_61_62() {
     // Row 61: over a day is a configuration error naming the key, not a panic or a clamp.
     let err = JwtGuard::builder()
         .issuer(issuer.issuer())
-        .cors(m().max_age(Duration::from_secs(100_000)))
+        .cors(m().preflight_max_age(Duration::from_secs(100_000)))
         .build()
         .unwrap_err();
-    assert_eq!(err.key(), Some("cors.max_age"), "{err}");
+    assert_eq!(err.key(), Some("cors.preflight_max_age"), "{err}");
 }
 
 #[tokio::test]
