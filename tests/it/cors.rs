@@ -911,9 +911,10 @@ async fn unsafe_or_non_canonical_configuration_is_an_error_not_a_panic_rows_42_4
             "cors.allow_origins[2]",
         ), // 54
         (m().allow_origins(["*"]), "cors.allow_origins[2]"), // 59
-        (m().allow_headers(["*"]), "cors.allow_headers[0]"), // 59
-        (m().allow_methods(["*"]), "cors.allow_methods[0]"), // 59
-        (m().expose_headers(["*"]), "cors.expose_headers[0]"), // 59
+        // Every list setter adds, so the index counts over every call (as for origins).
+        (m().allow_headers(["*"]), "cors.allow_headers[3]"), // 59
+        (m().allow_methods(["*"]), "cors.allow_methods[6]"), // 59
+        (m().expose_headers(["*"]), "cors.expose_headers[3]"), // 59
         (
             m().allow_origins(["https://Marketplace.Example.com/"]),
             "cors.allow_origins[2]",
@@ -929,7 +930,7 @@ async fn unsafe_or_non_canonical_configuration_is_an_error_not_a_panic_rows_42_4
         ),
         (
             m().allow_methods(["PUT", "CONNECT"]),
-            "cors.allow_methods[1]",
+            "cors.allow_methods[7]",
         ),
     ];
     for (cors, key) in cases {

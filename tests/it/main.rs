@@ -15,6 +15,7 @@ mod claims;
 mod cors;
 mod discovery;
 mod flow;
+mod hardening;
 mod jwks;
 mod limits;
 mod marketplaces;
