@@ -27,6 +27,14 @@ impl JwtGuard {
 
     /// CORS only: preflights, the `Origin` policy and CORS headers on every response. Put it on
     /// the whole router, and [`auth_layer`](Self::auth_layer) on the routes that need a token.
+    ///
+    /// A request from an origin that is not allowed is refused with 403 on every route by
+    /// default — unlike tower-http's `CorsLayer`, which serves it without CORS headers. To get
+    /// that behaviour on public routes, choose
+    /// [`ForeignOrigin::OmitCorsHeaders`](crate::ForeignOrigin::OmitCorsHeaders) with
+    /// [`Cors::foreign_origins`](crate::Cors::foreign_origins): routes under this layer alone
+    /// then answer without CORS headers (the browser keeps the answer from the page), while
+    /// [`auth_layer`](Self::auth_layer) and [`layer`](Self::layer) still refuse the request.
     #[must_use]
     pub fn cors_layer(&self) -> JwtGuardLayer {
         JwtGuardLayer::new(Arc::clone(&self.shared), Mode::CORS)
