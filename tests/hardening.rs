@@ -184,7 +184,10 @@ async fn call(proto: Proto, method: &str, url: &str, headers: &[(&str, HeaderVal
                 .build_http();
             let mut req = http::Request::builder().method(method).uri(url);
             for (name, value) in headers {
-                req = req.header(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.clone());
+                req = req.header(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.clone(),
+                );
             }
             let res = tokio::time::timeout(BOUND, client.request(req.body(Empty::new()).unwrap()))
                 .await
@@ -202,6 +205,9 @@ async fn call(proto: Proto, method: &str, url: &str, headers: &[(&str, HeaderVal
         }
     }
 }
+
+/// Request headers, in order (a name given twice is sent twice).
+type Headers = Vec<(&'static str, HeaderValue)>;
 
 fn value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap()
@@ -306,7 +312,7 @@ async fn no_content_type_turns_a_refusal_into_a_2xx_over_http1_or_http2() {
         let p = format!(r#"{{"iss":"{DOWN_ISS}","sub":"u","exp":{}}}"#, now() + 300);
         sign_raw(&marketplace, RS, &p)
     };
-    let cases: Vec<(&str, Vec<(&str, HeaderValue)>, u16)> = vec![
+    let cases: Vec<(&str, Headers, u16)> = vec![
         ("no token", vec![], 401),
         ("forged signature", vec![bearer(&forged)], 401),
         ("empty signature", vec![bearer(&unsigned)], 401),
@@ -319,10 +325,18 @@ async fn no_content_type_turns_a_refusal_into_a_2xx_over_http1_or_http2() {
         ),
         (
             "two origins",
-            vec![bearer(&good), ("origin", value(ORIGIN)), ("origin", value(ORIGIN))],
+            vec![
+                bearer(&good),
+                ("origin", value(ORIGIN)),
+                ("origin", value(ORIGIN)),
+            ],
             400,
         ),
-        ("two tokens", vec![("authorization", value(&format!("Bearer {good} {good}")))], 400),
+        (
+            "two tokens",
+            vec![("authorization", value(&format!("Bearer {good} {good}")))],
+            400,
+        ),
         ("jwks outage", vec![bearer(&down_token)], 503),
     ];
     for proto in [Proto::Http1, Proto::Http2] {
@@ -360,24 +374,61 @@ async fn no_content_type_turns_a_refusal_into_a_2xx_over_http1_or_http2() {
 #[tokio::test]
 async fn config_errors_never_print_a_secret_value_env_value_or_url_password() {
     let base = "listen = \"127.0.0.1:0\"\n[[issuers]]\n";
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         // A misspelt key beside the secret, after it, or the secret's own key misspelt.
-        (format!("{base}secret = \"{SECRET}\"\nrequried_claims = []\n"), vec![], "requried_claims"),
+        (
+            format!("{base}secret = \"{SECRET}\"\nrequried_claims = []\n"),
+            vec![],
+            "requried_claims",
+        ),
         (format!("{base}secrte = \"{SECRET}\"\n"), vec![], "secrte"),
-        (format!("{base}tenant_claims = \"t\"\nsecret = \"{SECRET}\"\n"), vec![], "tenant_claims"),
+        (
+            format!("{base}tenant_claims = \"t\"\nsecret = \"{SECRET}\"\n"),
+            vec![],
+            "tenant_claims",
+        ),
         // A bad escape inside the secret, a multi-line secret, an unterminated one.
-        (format!("{base}secret = \"{SECRET}\\q\"\n"), vec![], "line 3"),
-        (format!("{base}secret = \"\"\"\n{SECRET}\nx = \\q\n\"\"\"\n"), vec![], "line 5"),
+        (
+            format!("{base}secret = \"{SECRET}\\q\"\n"),
+            vec![],
+            "line 3",
+        ),
+        (
+            format!("{base}secret = \"\"\"\n{SECRET}\nx = \\q\n\"\"\"\n"),
+            vec![],
+            "line 5",
+        ),
         (format!("{base}secret = \"{SECRET}\n"), vec![], "line 3"),
         (format!("{base}secret = '{SECRET}\n"), vec![], "line 3"),
         // Wrong types, duplicates.
-        (format!("{base}secret = [\"{SECRET}\"]\n"), vec![], "issuers[0].secret"),
+        (
+            format!("{base}secret = [\"{SECRET}\"]\n"),
+            vec![],
+            "issuers[0].secret",
+        ),
         (format!("{base}secret = {SECRET}\n"), vec![], "line 3"),
-        (format!("{base}secret = \"{SECRET}\"\nsecret = \"{SECRET}\"\n"), vec![], "duplicate key"),
-        (format!("{base}algorithms = \"{SECRET}\"\n"), vec![], "issuers[0].algorithms"),
-        (format!("{base}secret = \"{SECRET}\"\n[cors]\nmax_age = 5\n"), vec![], "cors.max_age"),
+        (
+            format!("{base}secret = \"{SECRET}\"\nsecret = \"{SECRET}\"\n"),
+            vec![],
+            "duplicate key",
+        ),
+        (
+            format!("{base}algorithms = \"{SECRET}\"\n"),
+            vec![],
+            "issuers[0].algorithms",
+        ),
+        (
+            format!("{base}secret = \"{SECRET}\"\n[cors]\nmax_age = 5\n"),
+            vec![],
+            "cors.max_age",
+        ),
         // A secret too short, in the file and in the environment.
-        (format!("{base}secret = \"s3cr3t-short\"\n"), vec![], "issuers[0].secret"),
+        (
+            format!("{base}secret = \"s3cr3t-short\"\n"),
+            vec![],
+            "issuers[0].secret",
+        ),
         (
             format!("{base}secret_env = \"HARDENING_SECRET\"\n"),
             vec![("HARDENING_SECRET", "s3cr3t-short")],
@@ -395,7 +446,9 @@ async fn config_errors_never_print_a_secret_value_env_value_or_url_password() {
             "issuers[0].oidc_issuer",
         ),
         (
-            format!("redis_url = \"redis://user:{SECRET}@127.0.0.1:6379/0\"\n{base}secret = \"{SECRET}\"\n"),
+            format!(
+                "redis_url = \"redis://user:{SECRET}@127.0.0.1:6379/0\"\n{base}secret = \"{SECRET}\"\n"
+            ),
             vec![],
             "redis_url",
         ),
@@ -405,7 +458,10 @@ async fn config_errors_never_print_a_secret_value_env_value_or_url_password() {
         assert!(!status.success(), "{toml}");
         assert!(!text.contains("panicked"), "{text}");
         for leak in [SECRET, "s3cr3t"] {
-            assert!(!text.contains(leak), "{leak} printed for\n{toml}\n---\n{text}");
+            assert!(
+                !text.contains(leak),
+                "{leak} printed for\n{toml}\n---\n{text}"
+            );
         }
         assert!(text.contains(needle), "{needle} not in {text} for\n{toml}");
     }
@@ -425,11 +481,20 @@ async fn other_cookies_never_hide_the_token_cookie() {
     let cookie = |bytes: Vec<u8>| ("cookie", HeaderValue::from_bytes(&bytes).unwrap());
     let passing: Vec<Vec<(&str, HeaderValue)>> = vec![
         vec![cookie([b"pref=caf\xc3\xa9; jwt=".as_slice(), t].concat())],
-        vec![cookie([b"jwt=".as_slice(), t, b"; theme=\xff\xfe"].concat())],
-        vec![cookie([b"a=\x80\x81; jwt=\"".as_slice(), t, b"\"; b=\xa0"].concat())],
-        vec![cookie([b"\xe2\x98\x83=1; junk; jwt=".as_slice(), t, b";"].concat())],
+        vec![cookie(
+            [b"jwt=".as_slice(), t, b"; theme=\xff\xfe"].concat(),
+        )],
+        vec![cookie(
+            [b"a=\x80\x81; jwt=\"".as_slice(), t, b"\"; b=\xa0"].concat(),
+        )],
+        vec![cookie(
+            [b"\xe2\x98\x83=1; junk; jwt=".as_slice(), t, b";"].concat(),
+        )],
         // Several Cookie headers (as HTTP/2 sends them), the odd one first.
-        vec![cookie(b"tracker=\xfe".to_vec()), cookie([b"jwt=".as_slice(), t].concat())],
+        vec![
+            cookie(b"tracker=\xfe".to_vec()),
+            cookie([b"jwt=".as_slice(), t].concat()),
+        ],
     ];
     for proto in [Proto::Http1, Proto::Http2] {
         for headers in &passing {
@@ -439,8 +504,13 @@ async fn other_cookies_never_hide_the_token_cookie() {
         }
     }
     let refused: Vec<Vec<(&str, HeaderValue)>> = vec![
-        vec![cookie([b"jwt=".as_slice(), t, b"; x=\xff; jwt=", t].concat())],
-        vec![cookie([b"jwt=".as_slice(), t].concat()), cookie([b"jwt=".as_slice(), t].concat())],
+        vec![cookie(
+            [b"jwt=".as_slice(), t, b"; x=\xff; jwt=", t].concat(),
+        )],
+        vec![
+            cookie([b"jwt=".as_slice(), t].concat()),
+            cookie([b"jwt=".as_slice(), t].concat()),
+        ],
         vec![cookie(b"x=\xff; jwt=".to_vec())],
         vec![cookie(b"jwt=\"\"".to_vec())],
     ];
@@ -465,7 +535,10 @@ async fn two_tokens_in_one_credential_are_400_and_the_cap_is_per_token() {
     // Tokens of about 4.1 KiB, at the cap and one byte over (padded through a claim).
     let sized = |len: usize| {
         for hp in 0..3 {
-            let header = format!(r#"{{"alg":"RS256","kid":"rsa-1","x":"{}"}}"#, "h".repeat(hp));
+            let header = format!(
+                r#"{{"alg":"RS256","kid":"rsa-1","x":"{}"}}"#,
+                "h".repeat(hp)
+            );
             for pad in 0..len {
                 let p = payload("\"acme\"", &format!(r#","pad":"{}""#, "p".repeat(pad)));
                 // RS256 signatures are 342 characters: sign only the right candidate.
@@ -487,7 +560,10 @@ async fn two_tokens_in_one_credential_are_400_and_the_cap_is_per_token() {
     let whoami = serve.url("/whoami");
     let header = |v: String| vec![("authorization", value(&format!("Bearer {v}")))];
     let cookie = |v: String| vec![("cookie", value(&format!("jwt={v}")))];
-    for (pair, expect_len) in [(format!("{half} {half}"), 8201), (format!("{at_cap} {half}"), 0)] {
+    for (pair, expect_len) in [
+        (format!("{half} {half}"), 8201),
+        (format!("{at_cap} {half}"), 0),
+    ] {
         if expect_len > 0 {
             assert_eq!(pair.len(), expect_len);
         }
@@ -500,7 +576,12 @@ async fn two_tokens_in_one_credential_are_400_and_the_cap_is_per_token() {
         ] {
             let answer = call(Proto::Http1, "GET", &whoami, &headers).await;
             assert_eq!(answer.status, 400, "{answer:?}");
-            assert_eq!(answer.headers["www-authenticate"].to_str().unwrap().contains("invalid_request"), true);
+            assert!(
+                answer.headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .contains("invalid_request")
+            );
         }
         for sep in ["+", "%20", "%2C"] {
             let url = format!("{whoami}?access_token={}", pair.replace(' ', sep));
@@ -531,7 +612,9 @@ async fn keys_tenants_and_caps() {
     let rsa = marketplace.key("rsa-1").unwrap().jwk().clone();
     let pad = |member: &str, zeros: usize| {
         let mut key = rsa.clone();
-        let raw = URL_SAFE_NO_PAD.decode(key[member].as_str().unwrap()).unwrap();
+        let raw = URL_SAFE_NO_PAD
+            .decode(key[member].as_str().unwrap())
+            .unwrap();
         let padded = [vec![0u8; zeros], raw].concat();
         key[member] = URL_SAFE_NO_PAD.encode(padded).into();
         key
@@ -547,11 +630,20 @@ async fn keys_tenants_and_caps() {
     assert_eq!(answer.status, 200, "{answer:?}");
 
     // Tenants beyond 64 bits: listed exactly → 200 in decimal; else 403; not integers → 401.
-    let answer = get(sign_raw(&marketplace, RS, &payload("18446744073709551616", ""))).await;
+    let answer = get(sign_raw(
+        &marketplace,
+        RS,
+        &payload("18446744073709551616", ""),
+    ))
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let body: Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(body["tenant"], json!("18446744073709551616"));
-    for literal in ["18446744073709551617", "-9223372036854775809", "99999999999999999999999"] {
+    for literal in [
+        "18446744073709551617",
+        "-9223372036854775809",
+        "99999999999999999999999",
+    ] {
         let answer = get(sign_raw(&marketplace, RS, &payload(literal, ""))).await;
         assert_eq!(answer.status, 403, "{literal}: {answer:?}");
     }
@@ -574,7 +666,11 @@ async fn keys_tenants_and_caps() {
     // A claim set of 1000 entries (under the 1024 cap), then over it.
     for (n, status) in [(1000, 200), (1100, 401)] {
         let list = vec!["0"; n].join(",");
-        let token = sign_raw(&marketplace, RS, &payload("\"acme\"", &format!(r#","l":[{list}]"#)));
+        let token = sign_raw(
+            &marketplace,
+            RS,
+            &payload("\"acme\"", &format!(r#","l":[{list}]"#)),
+        );
         assert!(token.len() <= 8192);
         assert_eq!(get(token).await.status, status, "{n} entries");
     }
@@ -594,7 +690,11 @@ async fn added_cors_headers_keep_bearer_preflights_and_max_age_is_an_alias() {
     ] {
         let toml = format!("{}{CORS}{extra}", config(&marketplace, &down, ""));
         let serve = Serve::start(&toml).await;
-        for requested in ["authorization", "authorization, x-request-id", "content-type,authorization"] {
+        for requested in [
+            "authorization",
+            "authorization, x-request-id",
+            "content-type,authorization",
+        ] {
             let answer = call(
                 Proto::Http1,
                 "OPTIONS",
@@ -608,7 +708,9 @@ async fn added_cors_headers_keep_bearer_preflights_and_max_age_is_an_alias() {
             .await;
             assert_eq!(answer.status, 204, "{requested}: {answer:?}");
             assert_eq!(answer.headers["access-control-max-age"], max_age);
-            let allowed = answer.headers["access-control-allow-headers"].to_str().unwrap();
+            let allowed = answer.headers["access-control-allow-headers"]
+                .to_str()
+                .unwrap();
             assert!(allowed.contains("authorization") && allowed.contains("x-request-id"));
         }
     }

@@ -83,7 +83,10 @@ fn mutate(token: String, mode: u8) -> String {
             let sig = token.rsplit('.').next().unwrap_or_default().to_owned();
             format!("{token}.{sig}")
         }
-        6 => token.get(..token.len().saturating_sub(1)).unwrap_or_default().to_owned(),
+        6 => token
+            .get(..token.len().saturating_sub(1))
+            .unwrap_or_default()
+            .to_owned(),
         7 => {
             let mut bytes = token.into_bytes();
             if let Some(last) = bytes.last_mut() {
@@ -162,9 +165,13 @@ fuzz_target!(|data: &[u8]| {
             // jsonwebtoken must accept the same claims.
             let stripped = without_never_read(header)
                 .map(|h| mutate(sign(&h, payload), mode))
-                .unwrap_or_else(|| panic!("jsonwebtoken refuses ({error:?}) what this crate accepts: {token}"));
+                .unwrap_or_else(|| {
+                    panic!("jsonwebtoken refuses ({error:?}) what this crate accepts: {token}")
+                });
             let theirs = oracle(&stripped).unwrap_or_else(|e| {
-                panic!("jsonwebtoken refuses ({e:?}, first {error:?}) what this crate accepts: {token}")
+                panic!(
+                    "jsonwebtoken refuses ({e:?}, first {error:?}) what this crate accepts: {token}"
+                )
             });
             assert_eq!(ours, theirs, "claims differ for {token}");
         }

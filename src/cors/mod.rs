@@ -400,7 +400,10 @@ pub(crate) fn preflight_max_age_key(
 /// At most 24 hours; above what browsers keep (2 hours) is only a warning.
 fn check_max_age(max_age: Duration) -> Result<(), ConfigError> {
     if max_age > MAX_PREFLIGHT_MAX_AGE {
-        return Err(ConfigError::invalid("preflight_max_age", "must be at most 24h"));
+        return Err(ConfigError::invalid(
+            "preflight_max_age",
+            "must be at most 24h",
+        ));
     }
     if max_age > Duration::from_secs(7_200) {
         tracing::warn!(

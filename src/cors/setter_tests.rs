@@ -64,7 +64,11 @@ fn every_call_adds_and_errors_count_over_every_call() {
     assert_eq!(p.allow_methods, "GET, HEAD, POST, PUT, DELETE");
     assert_eq!(p.expose_headers, "x-c, x-d, www-authenticate");
     assert_eq!(
-        key_of(Cors::new().allow_headers(["x-a"]).allow_headers(["ok", "x y"])),
+        key_of(
+            Cors::new()
+                .allow_headers(["x-a"])
+                .allow_headers(["ok", "x y"])
+        ),
         "allow_headers[2]"
     );
     assert_eq!(
@@ -89,7 +93,10 @@ fn methods_and_header_names_are_accepted_as_typed_values() {
             .expose_headers([header::ETAG])
             .expose_headers([&String::from("x-trace")]),
     );
-    assert_eq!(p.allow_methods, "GET, HEAD, POST, PUT, DELETE, PATCH, PURGE");
+    assert_eq!(
+        p.allow_methods,
+        "GET, HEAD, POST, PUT, DELETE, PATCH, PURGE"
+    );
     assert_eq!(
         p.allow_headers.as_ref().unwrap(),
         "authorization, content-type, if-match, x-request-id, accept-language"
@@ -137,7 +144,10 @@ fn toml_max_age_is_an_alias_of_preflight_max_age() {
         ("preflight_max_age = \"25h\"", "cors.preflight_max_age"),
         ("max_age = \"25h\"", "cors.max_age"),
         ("preflight_max_age = \"1x\"", "cors.preflight_max_age"),
-        ("max_age = \"2m\"\npreflight_max_age = \"2m\"", "cors.max_age"),
+        (
+            "max_age = \"2m\"\npreflight_max_age = \"2m\"",
+            "cors.max_age",
+        ),
     ] {
         let err = crate::Config::from_toml(&file(line)).unwrap_err();
         assert_eq!(err.key(), Some(key), "{line}: {err}");

@@ -45,7 +45,10 @@ async fn guard(issuer: &TestIssuer, grpc: bool) -> JwtGuard {
 }
 
 /// One refusal case: a label, the request's extra headers, its status in the table.
-fn refusals(issuer: &TestIssuer) -> Vec<(&'static str, Vec<(&'static str, String)>, u16)> {
+type Refusal = (&'static str, Vec<(&'static str, String)>, u16);
+
+/// Every refusal class of the issue that a request alone can cause.
+fn refusals(issuer: &TestIssuer) -> Vec<Refusal> {
     let other_tenant = issuer.token().tenant("globex").sign();
     let good = issuer.token().tenant("acme").sign();
     let forged = {
@@ -137,10 +140,18 @@ async fn a_jwks_outage_is_503_for_any_content_type_without_the_opt_in() {
 async fn with_the_opt_in_only_real_grpc_gets_a_grpc_status() {
     let issuer = TestIssuer::start().await;
     let app = app(&guard(&issuer, true).await);
-    let grpc_codes = [("no token", "16"), ("forged token", "16"), ("other tenant", "7")];
+    let grpc_codes = [
+        ("no token", "16"),
+        ("forged token", "16"),
+        ("other tenant", "7"),
+    ];
     for (label, headers, status) in refusals(&issuer) {
         // Real gRPC: HTTP/2 and application/grpc or application/grpc+SUBTYPE.
-        for content_type in ["application/grpc", "application/grpc+proto", "Application/GRPC"] {
+        for content_type in [
+            "application/grpc",
+            "application/grpc+proto",
+            "Application/GRPC",
+        ] {
             let (res, body) = send(&app, request(Version::HTTP_2, content_type, &headers)).await;
             assert_eq!(res.status(), 200, "{label} {content_type}");
             assert!(body.is_empty());
@@ -162,7 +173,11 @@ async fn with_the_opt_in_only_real_grpc_gets_a_grpc_status() {
             (Version::HTTP_2, "text/plain"),
         ] {
             let (res, _) = send(&app, request(version, content_type, &headers)).await;
-            assert_eq!(res.status().as_u16(), status, "{label} {content_type} {version:?}");
+            assert_eq!(
+                res.status().as_u16(),
+                status,
+                "{label} {content_type} {version:?}"
+            );
             assert!(res.headers().get("grpc-status").is_none());
         }
     }
@@ -250,7 +265,11 @@ async fn foreign_origins_on_public_routes_are_refused_or_served_without_cors_hea
         assert_eq!(res.status(), 403);
     }
     // The whole router under `layer()` authenticates: refused too.
-    let (res, _) = send(&app_full(&guard), request_from("/whoami", Some(FOREIGN), Some(&token))).await;
+    let (res, _) = send(
+        &app_full(&guard),
+        request_from("/whoami", Some(FOREIGN), Some(&token)),
+    )
+    .await;
     assert_eq!(res.status(), 403);
     // A preflight from a foreign origin is refused either way; allowed origins work as before.
     let (res, _) = send(&app, preflight("/public", FOREIGN, "authorization")).await;
@@ -268,12 +287,16 @@ fn app_full(guard: &JwtGuard) -> Router {
 async fn adding_allowed_headers_never_breaks_bearer_preflights() {
     let issuer = TestIssuer::start().await;
     for cors in [
-        Cors::new().allow_origins([ORIGIN]).allow_headers(["x-request-id"]),
+        Cors::new()
+            .allow_origins([ORIGIN])
+            .allow_headers(["x-request-id"]),
         Cors::new()
             .allow_origins([ORIGIN])
             .allow_headers([http::header::IF_MATCH])
             .allow_headers(["x-request-id"]),
-        Cors::new().allow_origins([ORIGIN]).allow_headers(Vec::<String>::new()),
+        Cors::new()
+            .allow_origins([ORIGIN])
+            .allow_headers(Vec::<String>::new()),
     ] {
         let guard = JwtGuard::builder()
             .issuer(issuer.issuer())
@@ -281,10 +304,16 @@ async fn adding_allowed_headers_never_breaks_bearer_preflights() {
             .build()
             .unwrap();
         let app = app(&guard);
-        for requested in ["authorization", "authorization,content-type", "Authorization"] {
+        for requested in [
+            "authorization",
+            "authorization,content-type",
+            "Authorization",
+        ] {
             let (res, _) = send(&app, preflight("/whoami", ORIGIN, requested)).await;
             assert_eq!(res.status(), 204, "{requested}");
-            let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap();
+            let allowed = res.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap();
             assert!(allowed.contains("authorization"), "{allowed}");
         }
     }
@@ -311,7 +340,10 @@ async fn odd_cookies_never_hide_the_token_cookie_at_the_layer() {
     for values in [
         vec![[b"pref=caf\xc3\xa9; jwt=".as_slice(), t].concat()],
         vec![[b"jwt=".as_slice(), t, b"; x=\xff\xfe"].concat()],
-        vec![b"tracker=\x80\x81".to_vec(), [b"jwt=".as_slice(), t].concat()],
+        vec![
+            b"tracker=\x80\x81".to_vec(),
+            [b"jwt=".as_slice(), t].concat(),
+        ],
         vec![[b"a=\xa0; jwt=\"".as_slice(), t, b"\"; b"].concat()],
     ] {
         let (res, body) = send(&app, with(values)).await;
@@ -349,7 +381,10 @@ async fn a_tenant_beyond_64_bits_is_403_outside_the_allowlist_and_exact_inside_i
     let token = with_tenant_literal(&issuer, "18446744073709551616");
     let (res, body) = send(&app, crate::common::get_with("/whoami", &token)).await;
     assert_eq!(res.status(), 200, "{body}");
-    assert!(body.contains(r#""tenant":"18446744073709551616""#), "{body}");
+    assert!(
+        body.contains(r#""tenant":"18446744073709551616""#),
+        "{body}"
+    );
     // Well-formed integers outside the allowlist: 403, not 401 (the neighbour of the listed
     // one included: an f64 would have merged them).
     for literal in [
@@ -363,7 +398,12 @@ async fn a_tenant_beyond_64_bits_is_403_outside_the_allowlist_and_exact_inside_i
         assert_eq!(res.status(), 403, "{literal}: {body}");
     }
     // Not integers: 401.
-    for literal in ["1e3", "1.8446744073709552e19", "18446744073709551616.0", "1E20"] {
+    for literal in [
+        "1e3",
+        "1.8446744073709552e19",
+        "18446744073709551616.0",
+        "1E20",
+    ] {
         let token = with_tenant_literal(&issuer, literal);
         let (res, body) = send(&app, crate::common::get_with("/whoami", &token)).await;
         assert_eq!(res.status(), 401, "{literal}: {body}");

@@ -118,7 +118,10 @@ async fn a_header_with_a_three_certificate_x5c_chain_is_admitted() {
         let header = json!({"alg": "RS256", "kid": "rsa-1", "x5c": x5c_chain(3, der_len)});
         let token = rs_token(&v, &header.to_string(), &fresh_claims());
         let header_len = token.split('.').next().unwrap().len();
-        assert!(header_len > 4096, "{header_len}: the old 2 KiB cap would refuse it");
+        assert!(
+            header_len > 4096,
+            "{header_len}: the old 2 KiB cap would refuse it"
+        );
         assert!(token.len() <= MAX_TOKEN_LEN, "{}", token.len());
         v.app.passes(&token).await;
     }

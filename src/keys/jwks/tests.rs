@@ -718,7 +718,10 @@ fn copies_that_differ_by_leading_zero_octets_are_one_key() {
         padded(&rsa, "e", 1),
         padded(&padded(&rsa, "n", 2), "e", 5),
     ] {
-        for keys in [vec![rsa.clone(), copy.clone()], vec![copy.clone(), rsa.clone()]] {
+        for keys in [
+            vec![rsa.clone(), copy.clone()],
+            vec![copy.clone(), rsa.clone()],
+        ] {
             let set = parse(&doc(keys), ALL).unwrap();
             assert_eq!(set.len(), 1, "{copy}");
             assert_eq!(found(&set, Some(&kid), RS256).as_deref(), Some(&*kid));
@@ -732,7 +735,10 @@ fn copies_that_differ_by_leading_zero_octets_are_one_key() {
         .unwrap()
         .insert("kid".into(), kid.clone().into());
     if let Some(alg) = rsa.get("alg") {
-        other.as_object_mut().unwrap().insert("alg".into(), alg.clone());
+        other
+            .as_object_mut()
+            .unwrap()
+            .insert("alg".into(), alg.clone());
     }
     let set = parse(&doc(vec![rsa.clone(), padded(&rsa, "n", 1), other]), ALL).unwrap();
     assert_eq!(set.len(), 2);
@@ -744,9 +750,6 @@ fn copies_that_differ_by_leading_zero_octets_are_one_key() {
     for member in ["x", "y"] {
         let set = parse(&doc(vec![ec.clone(), padded(&ec, member, 1)]), ALL).unwrap();
         assert_eq!(set.len(), 1);
-        assert_eq!(
-            found(&set, Some(&ec_kid), ES256).as_deref(),
-            Some(&*ec_kid)
-        );
+        assert_eq!(found(&set, Some(&ec_kid), ES256).as_deref(), Some(&*ec_kid));
     }
 }
