@@ -292,9 +292,7 @@ impl CorsFile {
         if let Some(headers) = self.expose_headers {
             cors = cors.expose_headers(headers);
         }
-        if let Some(max_age) =
-            crate::cors::preflight_max_age_key(self.preflight_max_age, self.max_age)?
-        {
+        if let Some(max_age) = cors::preflight_max_age_key(self.preflight_max_age, self.max_age)? {
             cors = cors.preflight_max_age(max_age);
         }
         if let Some(pna) = self.allow_private_network {
@@ -332,6 +330,7 @@ pub(crate) fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+mod cors;
 mod syntax;
 
 #[cfg(test)]

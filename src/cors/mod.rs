@@ -371,32 +371,6 @@ fn token_list(
     Ok(out)
 }
 
-/// The `[cors]` preflight cache time of a configuration file: `preflight_max_age`, or its
-/// alias `max_age` (not both), parsed and checked here so that an error names the key as
-/// the file spells it.
-#[cfg(feature = "config")]
-pub(crate) fn preflight_max_age_key(
-    preflight_max_age: Option<String>,
-    max_age: Option<String>,
-) -> Result<Option<Duration>, ConfigError> {
-    let (text, key) = match (preflight_max_age, max_age) {
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid(
-                "max_age",
-                "is the former name of preflight_max_age: set only one of them",
-            ));
-        }
-        (Some(text), None) => (text, "preflight_max_age"),
-        (None, Some(text)) => (text, "max_age"),
-    };
-    let max_age = crate::config::duration(&text, key)?;
-    if max_age > MAX_PREFLIGHT_MAX_AGE {
-        return Err(ConfigError::invalid(key, "must be at most 24h"));
-    }
-    Ok(Some(max_age))
-}
-
 /// At most 24 hours; above what browsers keep (2 hours) is only a warning.
 fn check_max_age(max_age: Duration) -> Result<(), ConfigError> {
     if max_age > MAX_PREFLIGHT_MAX_AGE {
