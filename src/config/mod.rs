@@ -16,6 +16,8 @@ use crate::issuer::Issuer;
 use crate::keys::algorithm::Algorithm;
 use crate::token::TokenSource;
 
+mod replay_store;
+
 /// A parsed configuration file.
 ///
 /// ```
@@ -45,6 +47,7 @@ struct File {
     issuers: Vec<IssuerFile>,
     token: Option<TokenFile>,
     cors: Option<CorsFile>,
+    replay_store: Option<replay_store::ReplayStoreFile>,
 }
 
 #[derive(Deserialize)]
@@ -112,7 +115,7 @@ impl Config {
     /// A [`ConfigError`] naming the key at fault.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            message: e.to_string().trim_end().to_owned(),
+            message: syntax_message(text, &e),
         })?;
         let listen = match &file.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -145,6 +148,9 @@ impl Config {
         }
         if let Some(cors) = file.cors {
             builder = builder.cors(cors.into_cors().map_err(|e| e.within("cors"))?);
+        }
+        if let Some(store) = file.replay_store {
+            builder = store.apply(builder)?;
         }
         Ok(Self { listen, builder })
     }
@@ -300,6 +306,19 @@ impl CorsFile {
         }
         Ok(cors)
     }
+}
+
+/// The parser's message with its line and column, but not the offending line itself: that line
+/// may hold a secret (a `secret`, a password in `redis_url`).
+fn syntax_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return message.to_owned();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 /// `"250ms"`, `"30s"`, `"5m"`, `"2h"`: an integer with a unit.
