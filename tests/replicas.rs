@@ -255,7 +255,8 @@ async fn whoami(client: &reqwest::Client, serve: &Serve, token: &str) -> Answer 
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.json().await.unwrap_or(Value::Null);
+    let bytes = res.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Answer {
         status,
         retry_after,
