@@ -296,7 +296,10 @@ async fn wait_recovered(client: &reqwest::Client, serve: &Serve) {
 async fn two_serve_processes_accept_a_jti_once_together_under_a_race() {
     let redis = RedisServer::start();
     let toml = config(&format!("redis_url = \"{}\"", redis.url()));
-    let replicas = [Serve::start(&toml, &[]).await, Serve::start(&toml, &[]).await];
+    let replicas = [
+        Serve::start(&toml, &[]).await,
+        Serve::start(&toml, &[]).await,
+    ];
     let replicas = Arc::new(replicas);
     let client = client();
 
@@ -330,7 +333,11 @@ async fn two_serve_processes_accept_a_jti_once_together_under_a_race() {
     let keys = redis.keys();
     assert_eq!(keys.len(), 6, "{keys:?}");
     for (key, ttl, value) in keys {
-        assert!(key.starts_with("jwt-guard:7:pandium:seq-") || key.starts_with("jwt-guard:7:pandium:race-"), "{key}");
+        assert!(
+            key.starts_with("jwt-guard:7:pandium:seq-")
+                || key.starts_with("jwt-guard:7:pandium:race-"),
+            "{key}"
+        );
         assert!(ttl > 0 && ttl <= 330_000, "{key}: PTTL {ttl}");
         assert_eq!(value, "1");
     }
@@ -341,7 +348,10 @@ async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
     let mut redis = RedisServer::start();
     let serve = Serve::start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
     let client = client();
-    assert_eq!(whoami(&client, &serve, &token(&unique("up"))).await.status, 200);
+    assert_eq!(
+        whoami(&client, &serve, &token(&unique("up"))).await.status,
+        200
+    );
 
     redis.kill();
     for _ in 0..3 {
@@ -379,7 +389,10 @@ async fn a_stopped_redis_gives_503_without_a_hang_and_sigcont_recovers() {
     let redis = RedisServer::start();
     let serve = Serve::start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
     let client = client();
-    assert_eq!(whoami(&client, &serve, &token(&unique("up"))).await.status, 200);
+    assert_eq!(
+        whoami(&client, &serve, &token(&unique("up"))).await.status,
+        200
+    );
 
     redis.pause();
     for _ in 0..3 {
@@ -436,7 +449,10 @@ async fn requirepass_through_the_environment_and_the_password_is_never_logged() 
     assert_unavailable(&whoami(&client, &wrong, &t).await);
     // No password at all.
     let none = Serve::start(
-        &config(&format!("redis_url = \"redis://127.0.0.1:{}/0\"", redis.port())),
+        &config(&format!(
+            "redis_url = \"redis://127.0.0.1:{}/0\"",
+            redis.port()
+        )),
         &[],
     )
     .await;

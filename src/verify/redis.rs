@@ -195,18 +195,14 @@ fn check_url(text: &str) -> Result<Url, ConfigError> {
         bad("not a URL such as redis://127.0.0.1:6379/0 (rediss:// for TLS; user and password may be in it)")
     })?;
     if !matches!(url.scheme(), "redis" | "rediss") {
-        return Err(bad(
-            "the scheme must be redis:// (or rediss:// for TLS)",
-        ));
+        return Err(bad("the scheme must be redis:// (or rediss:// for TLS)"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
     }
     let path = url.path().trim_start_matches('/');
     if !path.is_empty() && path.parse::<u16>().is_err() {
-        return Err(bad(
-            "the path may only be a database number, such as /0",
-        ));
+        return Err(bad("the path may only be a database number, such as /0"));
     }
     Ok(url)
 }
@@ -454,11 +450,16 @@ mod tests {
         let s = store(url);
         let debug = format!("{s:?}");
         assert!(debug.contains("redis://127.0.0.1:6390/3"), "{debug}");
-        assert!(!debug.contains("s3cr") && !debug.contains("admin"), "{debug}");
+        assert!(
+            !debug.contains("s3cr") && !debug.contains("admin"),
+            "{debug}"
+        );
         let builder = format!("{:?}", RedisReplayStore::builder(url));
         assert!(!builder.contains("s3cr"), "{builder}");
         // The password is scrubbed from error texts, as written and decoded.
-        let text = s.inner.scrub("AUTH s3cr%40t-pw / s3cr@t-pw failed".to_owned());
+        let text = s
+            .inner
+            .scrub("AUTH s3cr%40t-pw / s3cr@t-pw failed".to_owned());
         assert_eq!(text, "AUTH [redacted] / [redacted] failed");
     }
 

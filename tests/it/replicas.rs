@@ -61,19 +61,29 @@ fn token(jti: &str) -> String {
 }
 
 fn plain_token() -> String {
-    TokenBuilder::new(Arc::new(TestKey::hmac(OTHER_SECRET, Algorithm::HS256)), now())
-        .subject("u2")
-        .sign()
+    TokenBuilder::new(
+        Arc::new(TestKey::hmac(OTHER_SECRET, Algorithm::HS256)),
+        now(),
+    )
+    .subject("u2")
+    .sign()
 }
 
 fn unique(label: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `guard.verify(token)`, bounded: a hang fails the test instead of stalling it.
-async fn verify(guard: &JwtGuard, token: &str) -> (Result<jwt_guard::Verified, Rejection>, Duration) {
+async fn verify(
+    guard: &JwtGuard,
+    token: &str,
+) -> (Result<jwt_guard::Verified, Rejection>, Duration) {
     let started = Instant::now();
     let outcome = tokio::time::timeout(TIMEOUT + MARGIN, guard.verify(token))
         .await
@@ -82,8 +92,14 @@ async fn verify(guard: &JwtGuard, token: &str) -> (Result<jwt_guard::Verified, R
 }
 
 fn assert_unavailable(outcome: &Result<jwt_guard::Verified, Rejection>) {
-    let rejection = outcome.as_ref().expect_err("refused while Redis cannot answer");
-    assert_eq!(rejection.reason(), Reason::ReplayStoreUnavailable, "{rejection}");
+    let rejection = outcome
+        .as_ref()
+        .expect_err("refused while Redis cannot answer");
+    assert_eq!(
+        rejection.reason(),
+        Reason::ReplayStoreUnavailable,
+        "{rejection}"
+    );
     assert_eq!(rejection.status(), 503);
     assert_eq!(rejection.retry_after(), Some(1));
 }
@@ -277,9 +293,10 @@ async fn redis_stopped_gives_503_without_a_hang_and_recovers_on_sigcont() {
         let t = token(&unique("stopped"));
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
-            let (res, body) = tokio::time::timeout(TIMEOUT + MARGIN, send(&app, get_with("/whoami", &t)))
-                .await
-                .expect("no hang while Redis is stopped");
+            let (res, body) =
+                tokio::time::timeout(TIMEOUT + MARGIN, send(&app, get_with("/whoami", &t)))
+                    .await
+                    .expect("no hang while Redis is stopped");
             (res, body, started.elapsed())
         }));
     }
@@ -382,7 +399,10 @@ async fn blendr_signed_queries_are_single_use_across_replicas() {
     );
     let hash: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     let signed = format!("{query}&hash={hash}");
-    assert_eq!(verifiers[0].verify(&signed).await.unwrap().accountid(), "123");
+    assert_eq!(
+        verifiers[0].verify(&signed).await.unwrap().accountid(),
+        "123"
+    );
     assert_eq!(
         verifiers[1].verify(&signed).await.unwrap_err().reason(),
         Reason::Replayed

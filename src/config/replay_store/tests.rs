@@ -122,7 +122,8 @@ fn syntax_errors_name_the_line_but_never_repeat_it() {
     }
     let err = parse_err(&with_store("redis_url = \"redis://h\"\nbogus = 1"));
     assert!(
-        err.to_string().contains("line 6, column 1: unknown field `bogus`"),
+        err.to_string()
+            .contains("line 6, column 1: unknown field `bogus`"),
         "{err}"
     );
 }
