@@ -427,3 +427,41 @@ async fn blendr_signed_queries_are_single_use_across_replicas() {
     assert_eq!(refused.reason(), Reason::ReplayStoreUnavailable);
     assert_eq!(refused.retry_after(), Some(1));
 }
+
+/// The metric label of the outage: `jwt_guard_requests_rejected_total{reason=
+/// "replay_store_unavailable"}` (a store whose port nothing listens on).
+#[cfg(feature = "metrics")]
+#[test]
+fn an_outage_has_its_own_metric_label() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let guard = replica(&format!("redis://127.0.0.1:{}/0", free_port()));
+            let (res, _) = send(&app(&guard), get_with("/whoami", &token(&unique("m")))).await;
+            assert_eq!(res.status(), 503);
+        });
+    });
+    let count: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .iter()
+        .filter(|(key, ..)| {
+            key.key().name() == "jwt_guard_requests_rejected_total"
+                && key
+                    .key()
+                    .labels()
+                    .any(|l| l.key() == "reason" && l.value() == "replay_store_unavailable")
+        })
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(count, 1);
+}

@@ -33,7 +33,14 @@ fn every_key_of_the_table_parses_and_nothing_connects_at_build() {
     .unwrap();
     let debug = format!("{config:?}");
     assert!(!debug.contains(PASSWORD), "{debug}");
-    config.build().unwrap();
+    let guard = config.build().unwrap();
+    let debug = format!("{guard:?}");
+    assert!(debug.contains("RedisReplayStore"), "{debug}");
+    assert!(debug.contains("redis://127.0.0.1:1/2"), "{debug}");
+    assert!(
+        !debug.contains(PASSWORD) && !debug.contains("hunter2"),
+        "{debug}"
+    );
     for table in [
         "redis_url = \"rediss://127.0.0.1\"",
         "redis_url = \"redis://localhost:6379\"\ntimeout = \"1ms\"",
