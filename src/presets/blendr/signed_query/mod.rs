@@ -358,7 +358,6 @@ impl fmt::Debug for BlendrQueryIdentity {
     }
 }
 
-/// 64 hex digits (either case) to the 32 bytes of an HMAC-SHA256 tag.
 /// What the replay store files a signed query under: the SHA-256 of its signature, in hex.
 fn replay_id(tag: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -370,6 +369,7 @@ fn replay_id(tag: &[u8]) -> String {
     id
 }
 
+/// 64 hex digits (either case) to the 32 bytes of an HMAC-SHA256 tag.
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 {
         return None;
