@@ -81,7 +81,9 @@ impl JwtGuard {
         ready
     }
 
-    /// Readiness: for each issuer, its name and whether it has usable keys now.
+    /// Readiness: for each issuer, its name and whether it has usable keys now. The replay
+    /// store, which can be down on its own (a shared Redis), is asked by
+    /// [`replay_store_ready`](Self::replay_store_ready): a `/readyz` wants both.
     #[must_use]
     pub fn readiness(&self) -> Vec<IssuerReadiness> {
         self.shared
@@ -101,6 +103,20 @@ impl JwtGuard {
                 }
             })
             .collect()
+    }
+}
+
+impl JwtGuard {
+    /// Whether the replay store answers now: a shared store (a
+    /// `RedisReplayStore`, feature `redis`) pings its server, within its own timeout;
+    /// the in-memory store always answers. `true` without asking when no issuer rejects
+    /// replays, since then no request needs the store.
+    pub async fn replay_store_ready(&self) -> bool {
+        let engine = &self.shared.engine;
+        if !engine.authorities.iter().any(|a| a.issuer.replay) {
+            return true;
+        }
+        engine.replay.ready().await
     }
 }
 

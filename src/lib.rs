@@ -64,7 +64,12 @@ pub use layer::{GuardBody, JwtGuardLayer, JwtGuardService, ResponseFuture};
 pub use reject::response::RejectionBody;
 pub use reject::{Reason, Rejection, RejectionKind};
 pub use token::{InvalidTokenSource, MAX_TOKEN_LEN, TokenSource};
-pub use verify::replay::{MemoryReplayStore, ReplayFuture, ReplayStore, ReplayVerdict};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use verify::redis::{RedisReplayStore, RedisReplayStoreBuilder};
+pub use verify::replay::{
+    MemoryReplayStore, ReadyFuture, ReplayFuture, ReplayStore, ReplayVerdict,
+};
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -16,6 +16,8 @@ use crate::issuer::Issuer;
 use crate::keys::algorithm::Algorithm;
 use crate::token::TokenSource;
 
+mod replay_store;
+
 /// A parsed configuration file.
 ///
 /// ```
@@ -45,6 +47,7 @@ struct File {
     issuers: Vec<IssuerFile>,
     token: Option<TokenFile>,
     cors: Option<CorsFile>,
+    replay_store: Option<replay_store::ReplayStoreFile>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +148,9 @@ impl Config {
         }
         if let Some(cors) = file.cors {
             builder = builder.cors(cors.into_cors().map_err(|e| e.within("cors"))?);
+        }
+        if let Some(store) = file.replay_store {
+            builder = store.apply(builder)?;
         }
         Ok(Self { listen, builder })
     }

@@ -29,7 +29,8 @@ pub enum RejectionKind {
     OriginNotAllowed,
     /// A CORS preflight that is refused: 403, no CORS headers.
     PreflightRefused,
-    /// No key can be had because the JWKS endpoint fails, or a shared store is full: 503.
+    /// No key can be had because the JWKS endpoint fails, or the replay store is full or
+    /// unavailable: 503.
     TemporarilyUnavailable,
 }
 
@@ -174,6 +175,9 @@ define_reasons! {
     Replayed => "replayed", InvalidToken, "the token was already used";
     /// The replay store is full.
     ReplayStoreFull => "replay_store_full", TemporarilyUnavailable, "the replay store is full";
+    /// The shared replay store (Redis) is down, unreachable, refusing the credentials or
+    /// slower than its timeout.
+    ReplayStoreUnavailable => "replay_store_unavailable", TemporarilyUnavailable, "the replay store is temporarily unavailable";
     /// The request's `Origin` is not allowed.
     OriginNotAllowed => "origin_not_allowed", OriginNotAllowed, "the request origin is not allowed";
     /// The request's `Origin` is not allowed for this issuer or tenant.
@@ -261,7 +265,7 @@ mod tests {
 
     #[test]
     fn all_lists_every_reason_once_with_a_unique_code() {
-        assert_eq!(Reason::ALL.len(), 34);
+        assert_eq!(Reason::ALL.len(), 35);
         for (i, reason) in Reason::ALL.iter().enumerate() {
             assert_eq!(*reason as usize, i);
         }
@@ -295,6 +299,10 @@ mod tests {
         assert_eq!(
             Reason::ReplayStoreFull.kind().status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Reason::ReplayStoreUnavailable.kind().code(),
+            "temporarily_unavailable"
         );
         assert_eq!(
             Rejection::unavailable(Reason::KeysUnavailable, 0).retry_after(),

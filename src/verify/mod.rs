@@ -9,6 +9,8 @@
 
 pub(crate) mod cache;
 pub(crate) mod jws;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 pub(crate) mod replay;
 
 use std::sync::Arc;
@@ -126,6 +128,9 @@ impl Engine {
                 ReplayVerdict::Replayed => return Err(Reason::Replayed.into()),
                 ReplayVerdict::Full => {
                     return Err(Rejection::unavailable(Reason::ReplayStoreFull, 1));
+                }
+                ReplayVerdict::Unavailable => {
+                    return Err(Rejection::unavailable(Reason::ReplayStoreUnavailable, 1));
                 }
             }
         }

@@ -5,6 +5,10 @@
 //! forgetting every expired `jti`, it answers [`ReplayVerdict::Full`] and the layer refuses the
 //! request with 503 and `Retry-After: 1`. It never forgets a live `jti` to make room, because
 //! that would turn a full store into an accepted replay.
+//!
+//! A shared store that cannot answer (down, unreachable, refusing the credentials, too slow)
+//! says [`ReplayVerdict::Unavailable`]: the request is refused with 503 and `Retry-After: 1`,
+//! never let through. With the `redis` feature, `RedisReplayStore` is such a store.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -24,10 +28,17 @@ pub enum ReplayVerdict {
     Replayed,
     /// The store cannot record it: the request is refused (fail closed).
     Full,
+    /// The store cannot be asked now (a shared store that is down, unreachable, refusing the
+    /// credentials or slower than its timeout): the request is refused with 503 and
+    /// `Retry-After: 1` (fail closed), reason `replay_store_unavailable`.
+    Unavailable,
 }
 
 /// A boxed future, for stores that do I/O.
 pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = ReplayVerdict> + Send + 'a>>;
+
+/// A boxed future of whether a store answers, for [`ReplayStore::ready`].
+pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 /// Where used `jti`s are remembered.
 pub trait ReplayStore: Send + Sync + fmt::Debug + 'static {
@@ -41,6 +52,12 @@ pub trait ReplayStore: Send + Sync + fmt::Debug + 'static {
         valid_until: f64,
         now: f64,
     ) -> ReplayFuture<'a>;
+
+    /// Whether the store answers now, for a readiness probe: a shared store asks its server
+    /// (bounded by its own timeout). The default, for in-process stores: always `true`.
+    fn ready(&self) -> ReadyFuture<'_> {
+        Box::pin(std::future::ready(true))
+    }
 }
 
 const SHARDS: usize = 16;
@@ -145,7 +162,7 @@ mod tests {
             match store.record("i", &format!("j{i}"), 100.0, 10.0) {
                 ReplayVerdict::Full => full += 1,
                 ReplayVerdict::Fresh => {}
-                ReplayVerdict::Replayed => panic!("a fresh jti was called a replay"),
+                other => panic!("a fresh jti was answered {other:?}"),
             }
         }
         assert_eq!(full, 200 - 16, "exactly the capacity was accepted");

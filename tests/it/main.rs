@@ -9,6 +9,8 @@
 mod common;
 #[path = "../support/whoami.rs"]
 mod whoami;
+#[path = "../support/redis.rs"]
+mod redis_server;
 
 mod attacks;
 mod claims;
@@ -22,4 +24,5 @@ mod marketplaces;
 mod metrics;
 mod oracle;
 mod rejections;
+mod replicas;
 mod rfc7515;

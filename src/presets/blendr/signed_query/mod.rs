@@ -226,9 +226,10 @@ impl BlendrSignedQuery {
             return Err(Reason::TooOld.into());
         }
 
-        // ④ Once only, until it would be too old anyway.
+        // ④ Once only, until it would be too old anyway. The store keeps a SHA-256 of the
+        // signature, never the signature itself (a shared store may be read by others).
         let until = timestamp + self.max_age + self.leeway;
-        let id = hash.to_ascii_lowercase();
+        let id = replay_id(&tag);
         match self
             .replay
             .check_and_record(REPLAY_NAMESPACE, &id, until, now)
@@ -237,6 +238,9 @@ impl BlendrSignedQuery {
             ReplayVerdict::Fresh => Ok(identity),
             ReplayVerdict::Replayed => Err(Reason::Replayed.into()),
             ReplayVerdict::Full => Err(Rejection::unavailable(Reason::ReplayStoreFull, 1)),
+            ReplayVerdict::Unavailable => {
+                Err(Rejection::unavailable(Reason::ReplayStoreUnavailable, 1))
+            }
         }
     }
 }
@@ -352,6 +356,17 @@ impl fmt::Debug for BlendrQueryIdentity {
             .field("params", &format_args!("[{} redacted]", self.params.len()))
             .finish()
     }
+}
+
+/// What the replay store files a signed query under: the SHA-256 of its signature, in hex.
+fn replay_id(tag: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, tag);
+    let mut id = String::with_capacity(64);
+    for byte in digest.as_ref() {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
 }
 
 /// 64 hex digits (either case) to the 32 bytes of an HMAC-SHA256 tag.
