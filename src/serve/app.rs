@@ -150,7 +150,9 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn whoami(axum::extract::Extension(who): axum::extract::Extension<Verified>) -> Response<Body> {
+async fn whoami(
+    axum::extract::Extension(who): axum::extract::Extension<Verified>,
+) -> Response<Body> {
     json_response(&json!({
         "issuer": who.issuer(),
         "sub": who.subject(),

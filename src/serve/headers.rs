@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn connection_names_more_hop_by_hop_headers() {
         let mut headers = HeaderMap::new();
-        headers.insert("connection", HeaderValue::from_static("keep-alive, X-Secret-Hop"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert("te", HeaderValue::from_static("trailers"));
         headers.insert("x-kept", HeaderValue::from_static("1"));

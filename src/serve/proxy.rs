@@ -136,14 +136,10 @@ impl Inner {
         };
         let verified = parts.extensions.remove::<Verified>();
         let client_ip = parts.extensions.get::<ClientAddr>().map(|addr| addr.0.ip());
-        let client_host = parts
-            .headers
-            .get(header::HOST)
-            .cloned()
-            .or_else(|| {
-                let authority = parts.uri.authority()?;
-                HeaderValue::from_str(authority.as_str()).ok()
-            });
+        let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            let authority = parts.uri.authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
         remove_hop_by_hop(&mut parts.headers);
         set_forwarded(&mut parts.headers, &self.host, client_host, client_ip);
         self.identity.apply(&mut parts.headers, verified.as_ref());

@@ -8,7 +8,10 @@
 
 /// Whether `path` (as received, not decoded) is public under `prefixes`.
 pub(super) fn is_public(path: &str, prefixes: &[String]) -> bool {
-    prefixes.iter().any(|prefix| path.starts_with(prefix.as_str())) && !has_dot_segment(path)
+    prefixes
+        .iter()
+        .any(|prefix| path.starts_with(prefix.as_str()))
+        && !has_dot_segment(path)
 }
 
 /// Whether any segment of `path` is `.` or `..`, in any spelling an upstream may decode.
@@ -78,7 +81,10 @@ mod tests {
         assert!(public("/public/a/b.css"));
         assert!(public("/docs"));
         assert!(public("/docs/index.html"));
-        assert!(public("/documents"), "a prefix without a trailing / matches any continuation");
+        assert!(
+            public("/documents"),
+            "a prefix without a trailing / matches any continuation"
+        );
         assert!(!public("/public"));
         assert!(!public("/Public/a"));
         assert!(!public("/private/public/"));
