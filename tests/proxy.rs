@@ -207,7 +207,9 @@ async fn a_refused_request_never_reaches_the_upstream() {
         now(),
     )
     .sign();
-    let cases: Vec<(&str, String, Vec<(&str, String)>, u16)> = vec![
+    /// Method, path, headers, the status serve answers with.
+    type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/private".into(), vec![], 401),
         (
             "POST",

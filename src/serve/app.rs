@@ -91,7 +91,6 @@ impl Server {
 
     /// The routes, CORS layer included. In proxy mode, a request forwarded from a server of your
     /// own gets `X-Forwarded-For` only when [`serve`](Self::serve) runs it.
-    #[must_use]
     pub fn router(&self) -> Router {
         self.router.clone()
     }
