@@ -158,7 +158,11 @@ impl Config {
         }
         let upstream = match file.upstream {
             None => None,
-            Some(table) => Some(table.into_upstream().map_err(|e| e.within("upstream"))?),
+            Some(table) => Some(
+                table
+                    .into_upstream(duration)
+                    .map_err(|e| e.within("upstream"))?,
+            ),
         };
         Ok(Self {
             listen,

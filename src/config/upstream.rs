@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 
-use super::duration;
+/// The parser of durations (`"30s"`), given by the config module: this file stays a leaf.
+pub(super) type DurationParser = fn(&str, &str) -> Result<Duration, ConfigError>;
 
 /// How long the upstream may take to accept the connection and, once the whole request is
 /// sent, to answer with its response head, by default.
@@ -92,7 +93,7 @@ impl Upstream {
 
 impl UpstreamFile {
     /// Checks the table; errors name keys inside it (`url`, `public_paths[1]`, ...).
-    pub(super) fn into_upstream(self) -> Result<Upstream, ConfigError> {
+    pub(super) fn into_upstream(self, duration: DurationParser) -> Result<Upstream, ConfigError> {
         let url = self.url.ok_or_else(|| ConfigError::missing("url"))?;
         let (https, authority, path_prefix) = parse_url(&url)?;
         let timeout = match self.timeout {

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::Response;
 use axum::routing::{MethodRouter, any, get};
 use serde_json::json;
 use tower_layer::Layer;
@@ -19,17 +19,13 @@ use tower_service::Service;
 
 use super::proxy::Proxy;
 use super::public::is_public;
+use super::respond::json_response;
 use super::status::{self, Metrics};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::guard::JwtGuard;
 use crate::identity::Verified;
 use crate::layer::JwtGuardService;
-
-/// The address of the client of a connection: put into each request's extensions by the
-/// accept loop (the proxy appends it to `X-Forwarded-For`).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ClientAddr(pub(super) SocketAddr);
 
 /// A configured server: the guard, its routes and, in proxy mode, the upstream's client.
 ///
@@ -162,23 +158,6 @@ async fn whoami(
 
 async fn echo(req: Request) -> Response<Body> {
     json_response(&json!({ "method": req.method().as_str() }))
-}
-
-/// A 200 JSON response.
-pub(super) fn json_response(value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(value.to_string()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// A JSON response with `status`.
-pub(super) fn json_status(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut response = json_response(value);
-    *response.status_mut() = status;
-    response
 }
 
 /// What the router does with a request for the upstream: a public path through the optional

@@ -40,6 +40,8 @@ mod headers;
 mod proxy;
 /// Which paths are public: `public_paths` and the dot-segment rule.
 mod public;
+/// The client's address and JSON responses (a leaf).
+mod respond;
 /// `GET /readyz` and `GET /metrics`.
 mod status;
 /// The program: configuration, listener, accept loop, signals.

@@ -20,9 +20,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tower_service::Service;
 
-use super::app::{ClientAddr, json_status};
 use super::body::SentBody;
 use super::headers::{IdentityHeaders, remove_cors, remove_hop_by_hop, set_forwarded};
+use super::respond::{ClientAddr, json_status};
 use crate::config::Upstream;
 use crate::error::ConfigError;
 use crate::identity::Verified;

@@ -82,7 +82,7 @@ mod tests {
         assert!(public("/docs"));
         assert!(public("/docs/index.html"));
         assert!(
-            public("/documents"),
+            public("/docs-v2"),
             "a prefix without a trailing / matches any continuation"
         );
         assert!(!public("/public"));

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 use tracing_subscriber::EnvFilter;
 
-use super::app::{ClientAddr, Server};
+use super::app::Server;
+use super::respond::ClientAddr;
 use crate::config::Config;
 
 /// How long in-flight requests may take to finish after the shutdown signal.

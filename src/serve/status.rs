@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 
-use super::app::json_status;
+use super::respond::json_status;
 use crate::guard::{IssuerReadiness, JwtGuard};
 
 /// How often the exporter's histograms are compacted.
