@@ -449,11 +449,11 @@ async fn fifty_megabyte_bodies_stream_both_ways_in_bounded_memory() {
 
 #[tokio::test]
 async fn upstream_down_is_502_and_serve_keeps_serving() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port bound without listening: connections to it are refused, and no other test can
+    // take it while the socket lives.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let serve = Serve::start(&proxy_config(&format!("http://127.0.0.1:{port}"), ""), &[]).await;
     let client = client();
     let token = token().subject("d").sign();
@@ -472,6 +472,41 @@ async fn upstream_down_is_502_and_serve_keeps_serving() {
     }
     assert_eq!(get(&client, &serve.url("/healthz"), &[]).await.status, 200);
     serve.stop().await;
+    drop(socket);
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_up_mid_request_is_502() {
+    use tokio::io::AsyncReadExt as _;
+    // Reads the start of each request, then closes the connection without an answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hangups = tokio::spawn(async move {
+        loop {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+            }
+        }
+    });
+    let serve = Serve::start(&proxy_config(&format!("http://{addr}"), ""), &[]).await;
+    let client = client();
+    let auth = bearer(&token().subject("h").sign());
+    for method in ["GET", "POST"] {
+        let answer = send(
+            &client,
+            method,
+            &serve.url("/x"),
+            &[("authorization", &auth)],
+            AnyBody::Repeat(1 << 20),
+        )
+        .await;
+        assert_eq!(answer.status, 502, "{method}");
+        assert_eq!(answer.json()["error"], "bad_gateway");
+    }
+    assert_eq!(get(&client, &serve.url("/healthz"), &[]).await.status, 200);
+    serve.stop().await;
+    hangups.abort();
 }
 
 #[tokio::test]
