@@ -53,7 +53,7 @@ pub use builder::{DEFAULT_TOKEN_CACHE_BYTES, JwtGuardBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
-pub use config::Config;
+pub use config::{Config, DEFAULT_IDENTITY_HEADER_PREFIX, DEFAULT_UPSTREAM_TIMEOUT, Upstream};
 pub use cors::{Cors, CorsName, ForeignOrigin};
 pub use error::ConfigError;
 pub use guard::{IssuerReadiness, JwtGuard};
@@ -76,6 +76,10 @@ pub use verify::replay::{
 pub mod extract;
 
 pub mod presets;
+
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod serve;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

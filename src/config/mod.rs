@@ -17,6 +17,10 @@ use crate::keys::algorithm::Algorithm;
 use crate::token::TokenSource;
 
 mod replay_store;
+mod preset;
+mod upstream;
+
+pub use upstream::{DEFAULT_IDENTITY_HEADER_PREFIX, DEFAULT_UPSTREAM_TIMEOUT, Upstream};
 
 /// A parsed configuration file.
 ///
@@ -36,6 +40,8 @@ mod replay_store;
 pub struct Config {
     listen: SocketAddr,
     builder: JwtGuardBuilder,
+    metrics: bool,
+    upstream: Option<Upstream>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +49,8 @@ pub struct Config {
 struct File {
     listen: Option<String>,
     realm: Option<String>,
+    metrics: Option<bool>,
+    upstream: Option<upstream::UpstreamFile>,
     #[serde(default)]
     issuers: Vec<IssuerFile>,
     token: Option<TokenFile>,
@@ -54,6 +62,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct IssuerFile {
     name: Option<String>,
+    preset: Option<String>,
     jwks_url: Option<String>,
     public_key_pem: Option<String>,
     secret: Option<String>,
@@ -152,13 +161,38 @@ impl Config {
         if let Some(store) = file.replay_store {
             builder = store.apply(builder)?;
         }
-        Ok(Self { listen, builder })
+        let upstream = match file.upstream {
+            None => None,
+            Some(table) => Some(
+                table
+                    .into_upstream(duration)
+                    .map_err(|e| e.within("upstream"))?,
+            ),
+        };
+        Ok(Self {
+            listen,
+            builder,
+            metrics: file.metrics.unwrap_or(false),
+            upstream,
+        })
     }
 
     /// The `listen` address (default `127.0.0.1:8080`).
     #[must_use]
     pub fn listen(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// `metrics = true`: `serve` answers `GET /metrics` (default `false`).
+    #[must_use]
+    pub fn metrics(&self) -> bool {
+        self.metrics
+    }
+
+    /// The `[upstream]` table: proxy mode.
+    #[must_use]
+    pub fn upstream(&self) -> Option<&Upstream> {
+        self.upstream.as_ref()
     }
 
     /// The builder, to adjust before building (a clock, an HTTP client, a replay store).
@@ -195,6 +229,14 @@ impl IssuerFile {
                 ),
             ));
         }
+        if let Some(name) = &self.preset {
+            preset::check(&preset::Given {
+                source: first,
+                issuer: self.issuer.is_some(),
+                audiences: self.audiences.as_ref().is_some_and(|a| !a.is_empty()),
+                preset: name,
+            })?;
+        }
         let mut issuer = if let Some(url) = &self.jwks_url {
             Issuer::jwks(url)?
         } else if let Some(pem) = self.public_key_pem {
@@ -221,6 +263,9 @@ impl IssuerFile {
                 "needs a key source: one of jwks_url, public_key_pem, secret, secret_env and oidc_issuer",
             ));
         };
+        if let Some(name) = &self.preset {
+            issuer = preset::apply(name, issuer);
+        }
         if let Some(name) = self.name {
             issuer = issuer.name(name);
         }

@@ -61,12 +61,17 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(600);
 ///
 /// When `jwks_url` is not an `https` URL (or `http` to a loopback host), naming `jwks_url`.
 pub fn appdirect(jwks_url: impl AsRef<str>) -> Result<Issuer, ConfigError> {
-    Ok(Issuer::jwks(jwks_url)?
+    Ok(settings(Issuer::jwks(jwks_url)?))
+}
+
+/// The preset's settings on an issuer that has its key source (the config file's `preset`).
+pub(crate) fn settings(issuer: Issuer) -> Issuer {
+    issuer
         .name("appdirect")
         .algorithms([Algorithm::RS256, Algorithm::ES256])
         .required_claims(["sub", "tenant", "iat", "exp"])
         .tenant_claim("tenant")
-        .max_lifetime(MAX_LIFETIME))
+        .max_lifetime(MAX_LIFETIME)
 }
 
 /// The claims of an AppDirect secure token, under AppDirect's own names.

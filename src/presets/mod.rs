@@ -49,3 +49,12 @@ pub use blendr::{BlendrClaims, blendr};
 pub use de::Id;
 pub use pandium::{PandiumClaims, PandiumTenant, pandium};
 pub use versori::{VersoriClaims, versori};
+
+/// The settings of each preset, applied to an issuer that has its key source (the config file).
+#[cfg(feature = "config")]
+pub(crate) mod settings {
+    pub(crate) use super::appdirect::settings as appdirect;
+    pub(crate) use super::blendr::settings as blendr;
+    pub(crate) use super::pandium::settings as pandium;
+    pub(crate) use super::versori::settings as versori;
+}

@@ -68,7 +68,12 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(300);
 /// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
 pub fn pandium(secret: impl AsRef<[u8]>) -> Issuer {
-    Issuer::secret(secret)
+    settings(Issuer::secret(secret))
+}
+
+/// The preset's settings on an issuer that has its key source (the config file's `preset`).
+pub(crate) fn settings(issuer: Issuer) -> Issuer {
+    issuer
         .name("pandium")
         .algorithms([Algorithm::HS256])
         .required_claims(["sub", "iat", "jti"])

@@ -49,11 +49,17 @@ pub fn versori(
     iss: impl Into<String>,
     aud: impl Into<String>,
 ) -> Issuer {
-    Issuer::public_key_pem(public_key_pem)
-        .name("versori")
-        .algorithms(ALGORITHMS)
+    settings(Issuer::public_key_pem(public_key_pem))
         .issuer(iss)
         .audience(aud)
+}
+
+/// The preset's settings on an issuer that has its key source, less `iss` and `aud` (the config
+/// file's `preset`, where `issuer` and `audiences` are required beside it).
+pub(crate) fn settings(issuer: Issuer) -> Issuer {
+    issuer
+        .name("versori")
+        .algorithms(ALGORITHMS)
         .required_claims(["sub", "exp"])
         .max_lifetime(MAX_LIFETIME)
 }

@@ -53,7 +53,12 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(300);
 /// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
 pub fn blendr(api_key: impl AsRef<[u8]>) -> Issuer {
-    Issuer::secret(api_key)
+    settings(Issuer::secret(api_key))
+}
+
+/// The preset's settings on an issuer that has its key source (the config file's `preset`).
+pub(crate) fn settings(issuer: Issuer) -> Issuer {
+    issuer
         .name("blendr")
         .algorithms([Algorithm::HS256])
         .required_claims(["accountid", "iat"])

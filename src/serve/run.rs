@@ -1,0 +1,218 @@
+//! The program: [`run`] reads the configuration, listens, announces the address, serves until
+//! SIGTERM or Ctrl-C, and drains; [`Server::serve`] is its accept loop.
+
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower_service::Service;
+use tracing_subscriber::EnvFilter;
+
+use super::app::Server;
+use super::respond::ClientAddr;
+use crate::config::Config;
+
+/// How long in-flight requests may take to finish after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Logs with `tracing` to stderr, `RUST_LOG` respected (default `info`); does nothing where a
+/// subscriber is installed already.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The whole program for the configuration file at `path`: exit status 0 after a graceful
+/// shutdown (SIGTERM or Ctrl-C), 2 for a configuration error (its message, naming the key, on
+/// stderr), 1 when the address cannot be bound.
+pub async fn run(path: impl AsRef<Path>) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    let server = match Server::from_config(config) {
+        Ok(server) => server,
+        Err(e) => return config_error(&e),
+    };
+    let listen = server.listen();
+    let listener = match TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on `listen` = {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: cannot read the bound address of `listen` = {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Installed before the line below, so a SIGTERM right after it is already a clean shutdown.
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("error: cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::spawn(warm_up(server.guard().clone()));
+
+    // The socket accepts connections from here on (the kernel queues them until the loop runs).
+    if let Err(e) = announce(addr) {
+        tracing::warn!(error = %e, "cannot write the listening line to stdout");
+    }
+    tracing::info!(%addr, proxy = server.is_proxy(), "listening");
+    server
+        .serve(listener, async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "shutting down");
+        })
+        .await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+impl Server {
+    /// Serves HTTP/1.1 on `listener` (keep-alive; header case kept as received, up to the
+    /// upstream and back) until `shutdown` completes, then lets in-flight requests finish for
+    /// up to 10 seconds.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .preserve_header_case(true)
+            .keep_alive(true);
+        let graceful = GracefulShutdown::new();
+        let router = self.router();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = ConnectionService {
+                router: router.clone(),
+                peer,
+            };
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+        }
+    }
+}
+
+/// One connection's service: the router, with the client's address in each request.
+#[derive(Clone)]
+struct ConnectionService {
+    router: axum::Router,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ClientAddr(self.peer));
+        // A `Router` is always ready.
+        self.router.clone().call(req)
+    }
+}
+
+/// Fetches every JWKS once at start, without holding up the listener, and logs the outcome.
+async fn warm_up(guard: crate::guard::JwtGuard) {
+    if guard.warm_up().await {
+        tracing::info!("every issuer has usable keys");
+    } else {
+        for issuer in guard.readiness().iter().filter(|r| r.keys.is_none()) {
+            tracing::warn!(issuer = %issuer.issuer, "no usable keys yet; requests for this issuer get 503 until a fetch succeeds");
+        }
+    }
+}
+
+/// The one line on stdout, flushed: `listening on http://ADDR`.
+fn announce(addr: SocketAddr) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()
+}
+
+fn config_error(error: &crate::error::ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    /// Waits for the first signal and names it.
+    #[cfg(unix)]
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) -> &'static str {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        "Ctrl-C"
+    }
+}
