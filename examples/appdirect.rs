@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ① The three lines of setup.
     let guard = JwtGuard::builder()
         .issuer(
-            presets::appdirect(marketplace.jwks_url())?
+            presets::appdirect(marketplace.jwks_url())
                 .tenants([PARTNER_ID])
                 .origins([MARKETPLACE]),
         )

@@ -145,7 +145,7 @@ fn router(guard: &JwtGuard) -> Router {
 
 async fn whoami(Extension(who): Extension<Verified>) -> Json<Value> {
     Json(json!({
-        "issuer": who.issuer(),
+        "issuer": who.issuer_name(),
         "sub": who.subject(),
         "tenant": who.tenant(),
         "claims": who.claims(),

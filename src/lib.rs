@@ -35,6 +35,8 @@ mod strict_json;
 mod keys;
 /// `Verified`: the identity put into the request's extensions.
 mod identity;
+/// Claim checks: caller closures over the verified identity (per issuer or per layer).
+mod check;
 /// Why a request is refused (one table) and the RFC 6750 or gRPC response it gets.
 mod reject;
 /// `ConfigError`: a configuration mistake, naming its key.

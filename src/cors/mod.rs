@@ -36,6 +36,9 @@ const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
 /// The response header the page may always read: it carries the bearer challenge.
 const ALWAYS_EXPOSED: &str = "www-authenticate";
 
+/// Exposed on every response that carries it (a 503 refusal says when to retry).
+const RETRY_AFTER: &str = "retry-after";
+
 /// The CORS configuration: which origins may call the API from a browser, and how.
 ///
 /// ```
@@ -186,6 +189,12 @@ impl CorsPolicy {
         let headers = token_list("allow_headers", List::Headers, &[], &cors.headers)?;
         let mut expose = token_list("expose_headers", List::Headers, &[], &cors.expose)?;
         expose.retain(|name| name != ALWAYS_EXPOSED);
+        // A response with `Retry-After` (a 503 refusal) exposes it too.
+        let mut with_retry_after = expose.clone();
+        if !with_retry_after.iter().any(|name| name == RETRY_AFTER) {
+            with_retry_after.push(RETRY_AFTER.to_owned());
+        }
+        with_retry_after.push(ALWAYS_EXPOSED.to_owned());
         expose.push(ALWAYS_EXPOSED.to_owned());
         check_max_age(cors.max_age)?;
 
@@ -202,6 +211,7 @@ impl CorsPolicy {
                 Some(joined(&headers, "allow_headers")?)
             },
             expose_headers: joined(&expose, "expose_headers")?,
+            expose_with_retry_after: joined(&with_retry_after, "expose_headers")?,
             max_age: header_value(&cors.max_age.as_secs().to_string(), "max_age")?,
             methods: methods.into_iter().collect(),
             headers: headers.into_iter().collect(),

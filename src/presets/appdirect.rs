@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
 use crate::issuer::Issuer;
 use crate::keys::algorithm::Algorithm;
 
@@ -48,7 +47,7 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(600);
 /// let marketplace = "https://marketplace.example";
 /// let guard = JwtGuard::builder()
 ///     .issuer(
-///         presets::appdirect("https://marketplace.example/jwks")?
+///         presets::appdirect("https://marketplace.example/jwks")
 ///             .tenants(["PARTNER_ID"])
 ///             .origins([marketplace]),
 ///     )
@@ -57,16 +56,15 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(600);
 /// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
 ///
-/// # Errors
-///
-/// When `jwks_url` is not an `https` URL (or `http` to a loopback host), naming `jwks_url`.
-pub fn appdirect(jwks_url: impl AsRef<str>) -> Result<Issuer, ConfigError> {
-    Ok(Issuer::jwks(jwks_url)?
+/// `build()` refuses a `jwks_url` that is not an `https` URL (or `http` to a loopback host),
+/// naming `jwks_url`.
+pub fn appdirect(jwks_url: impl AsRef<str>) -> Issuer {
+    Issuer::jwks(jwks_url)
         .name("appdirect")
         .algorithms([Algorithm::RS256, Algorithm::ES256])
         .required_claims(["sub", "tenant", "iat", "exp"])
         .tenant_claim("tenant")
-        .max_lifetime(MAX_LIFETIME))
+        .max_lifetime(MAX_LIFETIME)
 }
 
 /// The claims of an AppDirect secure token, under AppDirect's own names.
@@ -123,7 +121,6 @@ mod tests {
     #[test]
     fn the_preset_requires_what_appdirect_sends() {
         let p = appdirect("https://marketplace.example/jwks")
-            .unwrap()
             .prepare("i".into())
             .unwrap();
         assert_eq!(&*p.name, "appdirect");
@@ -135,6 +132,7 @@ mod tests {
         assert!(p.policy.tenant.is_some());
         assert_eq!(
             appdirect("http://marketplace.example/jwks")
+                .prepare("i".into())
                 .unwrap_err()
                 .key(),
             Some("jwks_url")

@@ -22,7 +22,7 @@
 //! use jwt_guard::{JwtGuard, TokenSource, presets};
 //!
 //! let guard = JwtGuard::builder()
-//!     .issuer(presets::appdirect("https://marketplace.example/jwks")?.tenants(["PARTNER_ID"]))
+//!     .issuer(presets::appdirect("https://marketplace.example/jwks").tenants(["PARTNER_ID"]))
 //!     .issuer(presets::pandium("a-pandium-shared-secret-of-32-bytes+"))
 //!     .issuer(presets::blendr("a-blendr-partner-api-key-of-32-bytes"))
 //!     .token_sources([
