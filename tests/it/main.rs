@@ -11,14 +11,18 @@ mod common;
 mod whoami;
 
 mod attacks;
+mod checks;
 mod claims;
 mod cors;
 mod discovery;
+mod extract;
 mod flow;
 mod jwks;
 mod limits;
+mod logs;
 mod marketplaces;
 mod metrics;
 mod oracle;
+mod reasons;
 mod rejections;
 mod rfc7515;
