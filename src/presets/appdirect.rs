@@ -67,16 +67,19 @@ pub fn appdirect(jwks_url: impl AsRef<str>) -> Issuer {
         .max_lifetime(MAX_LIFETIME)
 }
 
-/// The claims of an AppDirect secure token, under AppDirect's own names.
+/// The claims of an AppDirect secure token, under AppDirect's own names: an axum handler takes
+/// them with the `Claims<T>` extractor (feature `axum`), other code with
+/// [`Verified::claims_as`](crate::Verified::claims_as).
 ///
 /// ```
-/// # use jwt_guard::Verified;
+/// # #[cfg(feature = "axum")] {
+/// use jwt_guard::extract::Claims;
 /// use jwt_guard::presets::AppDirectClaims;
 ///
-/// fn partner(who: &Verified) -> Option<String> {
-///     let claims: AppDirectClaims = who.claims_as().ok()?;
-///     Some(claims.tenant)
+/// async fn partner(Claims(claims): Claims<AppDirectClaims>) -> String {
+///     claims.tenant
 /// }
+/// # }
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
