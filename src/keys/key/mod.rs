@@ -14,6 +14,9 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaParameters, Verifica
 use crate::keys::algorithm::{Algorithm, Family};
 use crate::keys::error::KeyError;
 
+mod pem;
+use pem::pem_decode;
+
 /// The least RSA modulus accepted, in bits (RFC 7518 §3.3).
 pub(crate) const MIN_RSA_BITS: u32 = 2048;
 /// The largest RSA modulus accepted, in bits (aws-lc-rs's bound).
@@ -378,57 +381,6 @@ fn invalid(kty: &'static str, err: impl fmt::Display) -> KeyError {
         kty,
         detail: Some(err.to_string()),
     }
-}
-
-/// Decodes the single PEM block in `text`: its label and its DER bytes.
-///
-/// The framing (one block, nothing after it, a public-key label) is checked here; the body is
-/// decoded by `rustls-pki-types` (already in the graph through reqwest's rustls). It reads
-/// `PUBLIC KEY` (SubjectPublicKeyInfo); a PKCS#1 `RSA PUBLIC KEY` block has the same framing
-/// and base64 body, so it is read under that label and its DER handed on as it is.
-fn pem_decode(text: &str) -> Result<(String, Vec<u8>), KeyError> {
-    use rustls_pki_types::SubjectPublicKeyInfoDer;
-    use rustls_pki_types::pem::{Error as PemError, PemObject};
-
-    let text = text.trim();
-    let rest = text.strip_prefix("-----BEGIN ").ok_or(KeyError::NotPem)?;
-    let (label, rest) = rest
-        .split_once("-----")
-        .ok_or(KeyError::MalformedPemBegin)?;
-    let end = format!("-----END {label}-----");
-    let (_, tail) = rest
-        .split_once(end.as_str())
-        .ok_or_else(|| KeyError::NoPemEnd {
-            label: label.to_owned(),
-        })?;
-    if !tail.trim().is_empty() {
-        return Err(KeyError::TextAfterPem);
-    }
-    if label != "PUBLIC KEY" && label != "RSA PUBLIC KEY" {
-        return Err(KeyError::NotPublicKeyPem {
-            label: label.to_owned(),
-        });
-    }
-    let spki_framed;
-    let pem = if label == "RSA PUBLIC KEY" {
-        spki_framed = text
-            .replace(
-                "-----BEGIN RSA PUBLIC KEY-----",
-                "-----BEGIN PUBLIC KEY-----",
-            )
-            .replace("-----END RSA PUBLIC KEY-----", "-----END PUBLIC KEY-----");
-        spki_framed.as_str()
-    } else {
-        text
-    };
-    let der = SubjectPublicKeyInfoDer::from_pem_slice(pem.as_bytes()).map_err(|e| match e {
-        PemError::Base64Decode(_) => KeyError::PemNotBase64,
-        PemError::IllegalSectionStart { .. } => KeyError::MalformedPemBegin,
-        _ => KeyError::NoPemEnd {
-            label: label.to_owned(),
-        },
-    })?;
-    Ok((label.to_owned(), der.to_vec()))
 }
 
 #[cfg(test)]
