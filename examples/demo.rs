@@ -225,7 +225,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
 /// The protected handler: the layer has put the verified identity in the extensions.
 async fn orders(Extension(who): Extension<Verified>) -> Json<Value> {
     Json(json!({
-        "issuer": who.issuer(),
+        "issuer": who.issuer_name(),
         "kid": who.kid(),
         "alg": who.algorithm().as_str(),
         "sub": who.subject(),

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             get(|req: Request| async move {
                 let who = req.extensions().get::<Verified>().cloned();
                 axum::Json(json!({
-                    "issuer": who.as_ref().map(|w| w.issuer().to_owned()),
+                    "issuer": who.as_ref().map(|w| w.issuer_name().to_owned()),
                     "sub": who.as_ref().and_then(|w| w.subject().map(str::to_owned)),
                 }))
             }),

@@ -383,7 +383,11 @@ fn authorities(
                 ))),
                 PreparedKeys::Fixed(_) => None,
             };
-            Authority { issuer, remote }
+            Authority {
+                metrics: crate::metrics::IssuerMetrics::new(&issuer.name),
+                issuer,
+                remote,
+            }
         })
         .collect()
 }

@@ -55,10 +55,30 @@ impl Verified {
         }))
     }
 
-    /// The name of the issuer (from the configuration) whose key verified the token.
+    /// The configured name of the issuer whose key verified the token
+    /// ([`Issuer::name`](crate::Issuer::name), e.g. `appdirect`): the label of logs and metrics.
+    /// For the token's own `iss` claim, see [`iss`](Self::iss).
+    #[must_use]
+    pub fn issuer_name(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The configured name of the issuer: renamed [`issuer_name`](Self::issuer_name), since
+    /// `issuer` read as the `iss` claim ([`iss`](Self::iss)).
+    #[deprecated(
+        since = "0.1.0",
+        note = "returns the configured name, not `iss`: use `issuer_name()` (or `iss()` for the claim)"
+    )]
     #[must_use]
     pub fn issuer(&self) -> &str {
-        &self.0.issuer
+        self.issuer_name()
+    }
+
+    /// The token's `iss` claim, when it is a string (`None` for tokens without one, such as
+    /// Pandium's or Blendr's).
+    #[must_use]
+    pub fn iss(&self) -> Option<&str> {
+        self.0.claims.get("iss").and_then(Value::as_str)
     }
 
     /// The `kid` of the token's header, if it had one.
@@ -129,6 +149,10 @@ mod tests {
 
     fn sample() -> Verified {
         let claims = json!({"sub": "u1", "secret": "hunter2", "ti": {"aid": 7}});
+        sample_with(claims)
+    }
+
+    fn sample_with(claims: serde_json::Value) -> Verified {
         Verified::new(
             "appdirect".into(),
             Some("k1".into()),
@@ -141,7 +165,11 @@ mod tests {
     #[test]
     fn accessors() {
         let v = sample();
-        assert_eq!(v.issuer(), "appdirect");
+        assert_eq!(v.issuer_name(), "appdirect");
+        #[allow(deprecated)]
+        let old = v.issuer();
+        assert_eq!(old, "appdirect");
+        assert_eq!(v.iss(), None);
         assert_eq!(v.kid(), Some("k1"));
         assert_eq!(v.subject(), Some("u1"));
         assert_eq!(v.tenant(), Some("7"));
@@ -152,6 +180,14 @@ mod tests {
             sub: String,
         }
         assert_eq!(v.claims_as::<Mine>().unwrap().sub, "u1");
+    }
+
+    #[test]
+    fn iss_is_the_claim_and_issuer_name_the_configured_name() {
+        let v = sample_with(json!({"iss": "https://marketplace.example", "sub": "u1"}));
+        assert_eq!(v.iss(), Some("https://marketplace.example"));
+        assert_eq!(v.issuer_name(), "appdirect");
+        assert_eq!(sample_with(json!({"iss": 7})).iss(), None);
     }
 
     #[test]

@@ -1,4 +1,36 @@
-#![doc = include_str!("../README.md")]
+//! A tower layer that verifies marketplace-extension JWTs (JWKS, PEM or shared secret) and
+//! answers CORS, for axum and hyper.
+//!
+//! Build a [`JwtGuard`] once with [`JwtGuard::builder`]: one or more [`Issuer`]s (or the
+//! ready-made [`presets`]), where tokens are found ([`TokenSource`]) and [`Cors`]. Every mistake
+//! in the configuration is a [`ConfigError`] from `build()`, naming its key. Then put
+//! [`JwtGuard::layer`] (or `cors_layer` / `auth_layer` / `optional_auth_layer`) on a router: a
+//! request it lets through carries a [`Verified`] identity in its extensions (with the `axum`
+//! feature, also the [`extract`] extractors); every refusal is a response with a stable
+//! [`Reason`] code in its JSON body.
+//!
+//! ```
+//! use jwt_guard::{Cors, Issuer, JwtGuard, presets};
+//!
+//! let marketplace = "https://marketplace.example";
+//! let guard = JwtGuard::builder()
+//!     .issuer(
+//!         presets::appdirect("https://marketplace.example/jwks")
+//!             .tenants(["PARTNER_ID"])
+//!             .origins([marketplace]),
+//!     )
+//!     .issuer(Issuer::secret("a-shared-secret-of-at-least-32-bytes").name("internal"))
+//!     .cors(Cors::new().allow_origins([marketplace]).allow_credentials(true))
+//!     .build()?;
+//! let layer = guard.layer(); // Router::new().route(...).layer(layer)
+//! # let _ = layer;
+//! # Ok::<(), jwt_guard::ConfigError>(())
+//! ```
+//!
+//! The README (in the repository and on crates.io) is the guide: every marketplace, the reason
+//! codes and how a page should react to each, what a page can and cannot read, configuration,
+//! testing your handlers, and the security defaults; the [`threat_model`] says what an
+//! attacker controls and what the layer promises.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     test,
@@ -35,6 +67,8 @@ mod strict_json;
 mod keys;
 /// `Verified`: the identity put into the request's extensions.
 mod identity;
+/// Claim checks: caller closures over the verified identity (per issuer or per layer).
+mod check;
 /// Why a request is refused (one table) and the RFC 6750 or gRPC response it gets.
 mod reject;
 /// `ConfigError`: a configuration mistake, naming its key.

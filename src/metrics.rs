@@ -13,13 +13,44 @@
 //! Readiness (keys loaded, age of the key set) comes from
 //! [`JwtGuard::readiness`](crate::JwtGuard::readiness), for a `/healthz`.
 
+//!
+//! The counters of allowed requests and of the token cache are bumped on every request: their
+//! keys (name and labels) are built once, at build time (per issuer) or as statics, so that an
+//! allowed request allocates nothing for its metrics.
+
 #[cfg(feature = "metrics")]
 mod imp {
     use std::time::Duration;
 
-    pub(crate) fn allowed(issuer: &str) {
-        metrics::counter!("jwt_guard_requests_allowed_total", "issuer" => issuer.to_owned())
-            .increment(1);
+    use metrics::{Key, Label, Level, Metadata};
+
+    static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+    static HIT_LABELS: [Label; 1] = [Label::from_static_parts("outcome", "hit")];
+    static MISS_LABELS: [Label; 1] = [Label::from_static_parts("outcome", "miss")];
+    static CACHE_HIT: Key = Key::from_static_parts("jwt_guard_token_cache_total", &HIT_LABELS);
+    static CACHE_MISS: Key = Key::from_static_parts("jwt_guard_token_cache_total", &MISS_LABELS);
+
+    /// The metric keys of one issuer, built once when the guard is built.
+    #[derive(Debug)]
+    pub(crate) struct IssuerMetrics {
+        allowed: Key,
+    }
+
+    impl IssuerMetrics {
+        pub(crate) fn new(issuer: &str) -> Self {
+            Self {
+                allowed: Key::from_parts(
+                    "jwt_guard_requests_allowed_total",
+                    vec![Label::new("issuer", issuer.to_owned())],
+                ),
+            }
+        }
+    }
+
+    /// One more allowed request for this issuer: no allocation (the key is prepared).
+    pub(crate) fn allowed(issuer: &IssuerMetrics) {
+        metrics::with_recorder(|r| r.register_counter(&issuer.allowed, &METADATA).increment(1));
     }
 
     pub(crate) fn rejected(reason: &'static str) {
@@ -37,8 +68,8 @@ mod imp {
     }
 
     pub(crate) fn token_cache(hit: bool) {
-        metrics::counter!("jwt_guard_token_cache_total", "outcome" => if hit { "hit" } else { "miss" })
-            .increment(1);
+        let key = if hit { &CACHE_HIT } else { &CACHE_MISS };
+        metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
     }
 
     pub(crate) fn verify_time(elapsed: Duration) {
@@ -49,8 +80,19 @@ mod imp {
 // Without the feature the verification time is not even read (see `Engine::verify`).
 #[cfg(not(feature = "metrics"))]
 mod imp {
+    /// Nothing to prepare without the feature.
+    #[derive(Debug)]
+    pub(crate) struct IssuerMetrics;
+
+    impl IssuerMetrics {
+        #[inline(always)]
+        pub(crate) fn new(_issuer: &str) -> Self {
+            Self
+        }
+    }
+
     #[inline(always)]
-    pub(crate) fn allowed(_issuer: &str) {}
+    pub(crate) fn allowed(_issuer: &IssuerMetrics) {}
     #[inline(always)]
     pub(crate) fn rejected(_reason: &'static str) {}
     #[inline(always)]

@@ -397,10 +397,9 @@ async fn chromium_runs_credentialed_calls_from_the_extension_page_and_blocks_the
     assert_eq!(missing["status"], 401, "{missing:#}");
     assert_eq!(missing["www_authenticate"], "Bearer realm=\"jwt-guard\"");
     assert_eq!(missing["content_type"], "application/json");
-    assert_eq!(
-        serde_json::from_str::<Value>(missing["body"].as_str().unwrap()).unwrap()["error"],
-        "missing_token"
-    );
+    let missing_body = serde_json::from_str::<Value>(missing["body"].as_str().unwrap()).unwrap();
+    assert_eq!(missing_body["error"], "missing_token");
+    assert_eq!(missing_body["reason"], "missing_token");
     let bad = result(ext, "bad_token");
     assert_eq!(bad["status"], 401, "{bad:#}");
     assert!(
@@ -408,6 +407,11 @@ async fn chromium_runs_credentialed_calls_from_the_extension_page_and_blocks_the
             .as_str()
             .unwrap()
             .starts_with("Bearer realm=\"jwt-guard\", error=\"invalid_token\""),
+        "{bad:#}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(bad["body"].as_str().unwrap()).unwrap()["reason"],
+        "malformed_token",
         "{bad:#}"
     );
 
@@ -474,4 +478,101 @@ async fn chromium_runs_credentialed_calls_from_the_extension_page_and_blocks_the
         "browser end-to-end test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A page that calls `/whoami` once with `token` and reports the status, the `Retry-After`
+/// and `WWW-Authenticate` it could read, and the body.
+fn outage_page(api: &str, token: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>outage</title></head>
+<body><pre id="out">running…</pre>
+<script>
+(async () => {{
+  let result;
+  try {{
+    const r = await fetch({api:?} + "/whoami", {{
+      credentials: "include", cache: "no-store",
+      headers: {{ authorization: "Bearer " + {token:?} }},
+    }});
+    result = {{
+      fetched: true, status: r.status,
+      retry_after: r.headers.get("retry-after"),
+      www_authenticate: r.headers.get("www-authenticate"),
+      body: await r.text(),
+    }};
+  }} catch (e) {{
+    result = {{ fetched: false, error: e.name + ": " + e.message }};
+  }}
+  document.getElementById("out").textContent = JSON.stringify(result, null, 2);
+  await fetch("/results", {{ method: "POST", body: JSON.stringify(result) }});
+}})();
+</script></body></html>"#
+    )
+}
+
+/// The JWKS endpoint is down before the first fetch: the API answers 503 with `Retry-After`,
+/// and the extension page (another origin) can read that header, its reason code and status.
+/// Without `retry-after` in `Access-Control-Expose-Headers`, `r.headers.get("retry-after")`
+/// is `null` in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_reads_retry_after_from_a_cross_origin_503() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/install-chromium before `cargo test --test browser`"
+    );
+    let issuer = TestIssuer::start().await;
+    issuer.respond_with(jwt_guard::testing::JwksResponse::Status(500));
+    let collector = Arc::new(Collector::default());
+    let page_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
+    let guard = JwtGuard::builder()
+        .issuer(issuer.issuer())
+        .cors(
+            Cors::new()
+                .allow_origins([page_origin.as_str()])
+                .allow_credentials(true),
+        )
+        .build()
+        .unwrap();
+    let (api_origin, api_server) = serve(api(&guard, &Arc::new(Log::default()))).await;
+    let token = issuer.token().subject("extension-user").sign();
+    let app = page_server("outage", outage_page(&api_origin, &token), &collector);
+    let page_task = tokio::spawn(async move {
+        axum::serve(page_listener, app).await.unwrap();
+    });
+
+    let browser = Browser::launch(&format!("{page_origin}/"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        let notified = collector.arrived.notified();
+        if let Some(result) = collector.results.lock().unwrap().get("outage") {
+            break result.clone();
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no result from the page within 60 s\nchromium stderr:\n{}",
+            browser.stderr_tail()
+        );
+        let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), notified).await;
+    };
+    drop(browser);
+
+    assert_eq!(result["fetched"], true, "{result:#}");
+    assert_eq!(result["status"], 503, "{result:#}");
+    let retry_after: u64 = result["retry_after"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the page could not read Retry-After: {result:#}"))
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{result:#}");
+    assert_eq!(result["www_authenticate"], Value::Null, "{result:#}");
+    let body: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_eq!(body["reason"], "keys_unavailable");
+    assert!(issuer.fetch_count() >= 1);
+
+    api_server.abort();
+    page_task.abort();
 }

@@ -107,11 +107,7 @@ async fn market() -> (TestIssuer, Router) {
     );
     let pem = minted["versori"]["public_key_pem"].as_str().unwrap();
     let guard = JwtGuard::builder()
-        .issuer(
-            presets::appdirect(jwks.jwks_url())
-                .unwrap()
-                .tenants([PARTNER_ID]),
-        )
+        .issuer(presets::appdirect(jwks.jwks_url()).tenants([PARTNER_ID]))
         .issuer(presets::pandium(PANDIUM_SECRET))
         .issuer(presets::blendr(BLENDR_KEY))
         .issuer(presets::versori(pem, VERSORI_ISS, VERSORI_AUD))
@@ -133,7 +129,7 @@ async fn market() -> (TestIssuer, Router) {
 
 /// The typed claims of the marketplace that issued the token, as `/whoami` shows them.
 fn typed_claims(who: &Verified) -> Value {
-    match who.issuer() {
+    match who.issuer_name() {
         "appdirect" => {
             let c: AppDirectClaims = who.claims_as().unwrap();
             json!({"name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
@@ -204,6 +200,17 @@ async fn refused(app: &Router, rows: impl IntoIterator<Item = Refusal<'_>>) {
             ),
             "{label}"
         );
+        let mut body = body;
+        let reason = body["reason"].take();
+        assert!(
+            jwt_guard::Reason::ALL
+                .iter()
+                .any(|r| reason.as_str() == Some(r.code())
+                    && r.kind().code() == "invalid_token"
+                    && r.description() == description),
+            "{label}: {reason} is not a reason of {description:?}"
+        );
+        body.as_object_mut().unwrap().remove("reason");
         assert_eq!(
             body,
             json!({"error": "invalid_token", "error_description": description}),

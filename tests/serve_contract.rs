@@ -361,8 +361,19 @@ fn assert_rejection(
         Some("application/json"),
         "{label}"
     );
+    let mut json = answer.json();
+    let reason = json["reason"].take();
+    assert!(
+        jwt_guard::Reason::ALL
+            .iter()
+            .any(|r| reason.as_str() == Some(r.code())
+                && r.kind().code() == error
+                && r.description() == description),
+        "{label}: {reason} is not a reason of {error} / {description:?}"
+    );
+    json.as_object_mut().unwrap().remove("reason");
     assert_eq!(
-        answer.json(),
+        json,
         json!({"error": error, "error_description": description}),
         "{label}"
     );

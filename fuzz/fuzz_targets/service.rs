@@ -272,7 +272,7 @@ fuzz_target!(|data: &[u8]| {
                 let who = verified
                     .as_ref()
                     .expect("the inner service ran without an identity");
-                assert!(matches!(who.issuer(), "hs" | "pem" | "replay"));
+                assert!(matches!(who.issuer_name(), "hs" | "pem" | "replay"));
             }
             if let Some(query) = uri.query() {
                 assert!(

@@ -238,7 +238,9 @@ impl IssuerFile {
             })?;
         }
         let mut issuer = if let Some(url) = &self.jwks_url {
-            Issuer::jwks(url)?
+            // Checked here too, so that a bad URL fails `from_toml` as every other value does.
+            crate::origin::parse_fetch_url(url, "jwks_url")?;
+            Issuer::jwks(url)
         } else if let Some(pem) = self.public_key_pem {
             Issuer::public_key_pem(pem)
         } else if let Some(secret) = self.secret {
@@ -256,7 +258,8 @@ impl IssuerFile {
                     "differs from oidc_issuer, which sets the required `iss` itself",
                 ));
             }
-            Issuer::oidc(iss)?
+            crate::origin::parse_fetch_url(iss, "oidc_issuer")?;
+            Issuer::oidc(iss)
         } else {
             return Err(ConfigError::invalid(
                 "",

@@ -69,6 +69,9 @@ pub enum ForeignOrigin {
     OmitCorsHeaders,
 }
 
+/// Exposed on every response that carries it (a 503 refusal says when to retry).
+const RETRY_AFTER: &str = "retry-after";
+
 /// The CORS configuration: which origins may call the API from a browser, and how.
 ///
 /// ```
@@ -255,6 +258,12 @@ impl CorsPolicy {
         )?;
         let mut expose = token_list("expose_headers", List::Headers, &[], &cors.expose)?;
         expose.retain(|name| name != ALWAYS_EXPOSED);
+        // A response with `Retry-After` (a 503 refusal) exposes it too.
+        let mut with_retry_after = expose.clone();
+        if !with_retry_after.iter().any(|name| name == RETRY_AFTER) {
+            with_retry_after.push(RETRY_AFTER.to_owned());
+        }
+        with_retry_after.push(ALWAYS_EXPOSED.to_owned());
         expose.push(ALWAYS_EXPOSED.to_owned());
         check_max_age(cors.max_age)?;
 
@@ -271,6 +280,7 @@ impl CorsPolicy {
                 Some(joined(&headers, "allow_headers")?)
             },
             expose_headers: joined(&expose, "expose_headers")?,
+            expose_with_retry_after: joined(&with_retry_after, "expose_headers")?,
             max_age: header_value(&cors.max_age.as_secs().to_string(), "preflight_max_age")?,
             methods: methods.into_iter().collect(),
             headers: headers.into_iter().collect(),

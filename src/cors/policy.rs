@@ -43,6 +43,9 @@ pub(crate) struct CorsPolicy {
     pub(super) allow_headers: Option<HeaderValue>,
     /// `Access-Control-Expose-Headers`, prepared.
     pub(super) expose_headers: HeaderValue,
+    /// `Access-Control-Expose-Headers` for a response that carries `Retry-After` (a 503
+    /// refusal): the same list with `retry-after`, so the page can read when to retry.
+    pub(super) expose_with_retry_after: HeaderValue,
     /// `Access-Control-Max-Age`, prepared.
     pub(super) max_age: HeaderValue,
     /// Private Network Access preflights are answered.
@@ -96,6 +99,7 @@ impl CorsPolicy {
             allow_methods: HeaderValue::from_static(""),
             allow_headers: None,
             expose_headers: HeaderValue::from_static(""),
+            expose_with_retry_after: HeaderValue::from_static(""),
             max_age: HeaderValue::from_static("0"),
             private_network: false,
             omit_foreign: false,
@@ -285,10 +289,12 @@ impl CorsPolicy {
                 HeaderValue::from_static("true"),
             );
         }
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            self.expose_headers.clone(),
-        );
+        let expose = if headers.contains_key(header::RETRY_AFTER) {
+            &self.expose_with_retry_after
+        } else {
+            &self.expose_headers
+        };
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
     }
 }
 

@@ -545,6 +545,7 @@ fn header_values_are_prepared_once_deduplicated_and_lowercased() {
         p.expose_headers,
         "x-request-id, retry-after, www-authenticate"
     );
+    assert_eq!(p.expose_with_retry_after, p.expose_headers);
     assert_eq!(p.max_age, "600");
 
     // Defaults: GET, HEAD, POST; authorization, content-type; www-authenticate; 10 minutes.
@@ -555,6 +556,7 @@ fn header_values_are_prepared_once_deduplicated_and_lowercased() {
         "authorization, content-type"
     );
     assert_eq!(p.expose_headers, "www-authenticate");
+    assert_eq!(p.expose_with_retry_after, "retry-after, www-authenticate");
     assert_eq!(p.max_age, "600");
 }
 

@@ -9,9 +9,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::check::ClaimCheck;
+use crate::identity::Verified;
 use crate::keys::algorithm::Algorithm;
-use crate::origin::parse_fetch_url;
 
 /// The most leeway allowed.
 pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -19,9 +19,10 @@ pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Where an issuer's keys come from.
 #[derive(Clone)]
 pub(crate) enum KeySpec {
-    Jwks(url::Url),
-    /// OIDC discovery from this issuer URL.
-    Discover(url::Url),
+    /// A JWKS URL, checked at build (`jwks_url`).
+    Jwks(String),
+    /// OIDC discovery from this issuer URL, checked at build (`oidc_issuer`).
+    Discover(String),
     Pem(String),
     Secret(Arc<[u8]>),
     SecretEnv(String),
@@ -42,8 +43,8 @@ impl KeySpec {
 impl fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Jwks(url) => f.debug_tuple("Jwks").field(&url.as_str()).finish(),
-            Self::Discover(url) => f.debug_tuple("Discover").field(&url.as_str()).finish(),
+            Self::Jwks(url) => f.debug_tuple("Jwks").field(url).finish(),
+            Self::Discover(url) => f.debug_tuple("Discover").field(url).finish(),
             Self::Pem(_) => f.write_str("Pem(..)"),
             Self::Secret(_) => f.write_str("Secret([redacted])"),
             Self::SecretEnv(var) => f.debug_tuple("SecretEnv").field(var).finish(),
@@ -54,16 +55,21 @@ impl fmt::Debug for KeySpec {
 /// The configuration of one issuer, built with a fluent API and checked by
 /// [`JwtGuardBuilder::build`](crate::JwtGuardBuilder::build).
 ///
+/// The rule for every constructor and setter of the crate (`Issuer::*`, `presets::*`, `Cors`,
+/// the builder): none returns a `Result`; every check happens in `build()`, and its
+/// [`ConfigError`](crate::ConfigError) names the key at fault. (Only the stand-alone verifiers that have no build
+/// step, such as [`BlendrSignedQuery::new`](crate::presets::BlendrSignedQuery::new), return a
+/// `Result` themselves.)
+///
 /// ```
 /// use std::time::Duration;
 /// use jwt_guard::Issuer;
 ///
-/// let appdirect = Issuer::jwks("https://marketplace.example/.well-known/jwks.json")?
+/// let appdirect = Issuer::jwks("https://marketplace.example/.well-known/jwks.json")
 ///     .name("appdirect")
 ///     .tenant_claim("tenant")
 ///     .tenants(["PARTNER_ID"])
 ///     .max_lifetime(Duration::from_secs(600));
-/// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
@@ -83,6 +89,7 @@ pub struct Issuer {
     pub(crate) replay: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) tenant_origins: BTreeMap<String, Vec<String>>,
+    pub(crate) checks: Vec<ClaimCheck>,
 }
 
 impl Issuer {
@@ -103,20 +110,18 @@ impl Issuer {
             replay: false,
             origins: Vec::new(),
             tenant_origins: BTreeMap::new(),
+            checks: Vec::new(),
         }
     }
 
     /// Keys from a JWKS URL: `https`, or `http` for a loopback host only (`localhost`,
     /// `127.0.0.0/8`, `[::1]`; DNS never decides).
     ///
-    /// # Errors
-    ///
-    /// When the URL does not parse or is not `https` (or loopback `http`).
-    pub fn jwks(url: impl AsRef<str>) -> Result<Self, ConfigError> {
-        Ok(Self::with_keys(KeySpec::Jwks(parse_fetch_url(
-            url.as_ref(),
-            "jwks_url",
-        )?)))
+    /// Like every constructor and setter of the crate, it never fails: the URL is checked by
+    /// [`JwtGuardBuilder::build`](crate::JwtGuardBuilder::build), whose [`ConfigError`](crate::ConfigError) names
+    /// `jwks_url` when it does not parse or is not `https` (or loopback `http`).
+    pub fn jwks(url: impl AsRef<str>) -> Self {
+        Self::with_keys(KeySpec::Jwks(url.as_ref().to_owned()))
     }
 
     /// Keys found by OIDC discovery: `{issuer}/.well-known/openid-configuration` gives the
@@ -124,15 +129,14 @@ impl Issuer {
     /// must equal `issuer` exactly. Also sets [`issuer`](Self::issuer): tokens must carry that
     /// `iss`.
     ///
-    /// # Errors
-    ///
-    /// When the URL does not parse or is not `https` (or loopback `http`).
-    pub fn oidc(issuer: impl AsRef<str>) -> Result<Self, ConfigError> {
+    /// The URL is checked by [`JwtGuardBuilder::build`](crate::JwtGuardBuilder::build), whose
+    /// [`ConfigError`](crate::ConfigError) names `oidc_issuer` when it does not parse or is not `https` (or
+    /// loopback `http`).
+    pub fn oidc(issuer: impl AsRef<str>) -> Self {
         let iss = issuer.as_ref();
-        let url = parse_fetch_url(iss, "oidc_issuer")?;
-        let mut this = Self::with_keys(KeySpec::Discover(url));
+        let mut this = Self::with_keys(KeySpec::Discover(iss.to_owned()));
         this.issuer = Some(iss.to_owned());
-        Ok(this)
+        this
     }
 
     /// A fixed public key in PEM (`-----BEGIN PUBLIC KEY-----`): RSA, EC (P-256, P-384) or
@@ -152,7 +156,7 @@ impl Issuer {
         Self::with_keys(KeySpec::SecretEnv(var.into()))
     }
 
-    /// The label of this issuer in logs, metrics and [`Verified::issuer`](crate::Verified::issuer).
+    /// The label of this issuer in logs, metrics and [`Verified::issuer_name`](crate::Verified::issuer_name).
     /// Default: `issuer` followed by its position, e.g. `issuer0`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -257,13 +261,13 @@ impl Issuer {
     ///
     /// Each entry is a canonical serialized origin, as for [`Cors::allow_origins`]
     /// (`https://marketplace.example`; plain `http` for loopback only); a mistake is a
-    /// [`ConfigError`] naming `origins[i]`. The binding applies with or without CORS, and
+    /// [`ConfigError`](crate::ConfigError) naming `origins[i]`. The binding applies with or without CORS, and
     /// these origins are added to the CORS allow list when CORS is configured.
     ///
     /// ```
     /// use jwt_guard::Issuer;
     ///
-    /// let appdirect = Issuer::jwks("https://marketplace.example/.well-known/jwks.json")?
+    /// let appdirect = Issuer::jwks("https://marketplace.example/.well-known/jwks.json")
     ///     .origins(["https://marketplace.example"])
     ///     .tenant_claim("tenant")
     ///     .tenant_origins("PARTNER_A", ["https://a.marketplace.example"])
@@ -287,7 +291,7 @@ impl Issuer {
     /// 403 `origin_not_allowed`, even when both origins are on the CORS list. Tenants without
     /// an entry are bound only by [`origins`](Self::origins). Needs
     /// [`tenant_claim`](Self::tenant_claim); entries are canonical serialized origins, and a
-    /// mistake is a [`ConfigError`] naming `tenant_origins.TENANT[i]`. Calling it again for
+    /// mistake is a [`ConfigError`](crate::ConfigError) naming `tenant_origins.TENANT[i]`. Calling it again for
     /// the same tenant replaces its list.
     pub fn tenant_origins<I, S>(mut self, tenant: impl Into<String>, origins: I) -> Self
     where
@@ -296,6 +300,33 @@ impl Issuer {
     {
         self.tenant_origins
             .insert(tenant.into(), origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a claim check, like jwt-authorizer's `.check(...)`: after the signature and every
+    /// built-in claim check, `check` sees the verified identity, and `false` refuses the
+    /// request with 403 `insufficient_scope` (reason `claim_check_failed`). Several checks must
+    /// all pass. For a check that only some routes need, see
+    /// [`JwtGuardLayer::check`](crate::JwtGuardLayer::check).
+    ///
+    /// The check runs once per token: a token that passed is kept in the verified-token cache,
+    /// so it must depend on the claims alone (not on time or outside state).
+    ///
+    /// ```
+    /// use jwt_guard::{Issuer, presets::AppDirectClaims};
+    ///
+    /// let issuer = Issuer::secret("a-shared-secret-of-at-least-32-bytes")
+    ///     // only tokens whose `roles` contains "admin"
+    ///     .check(|who| {
+    ///         who.claim("roles")
+    ///             .and_then(|r| r.as_array())
+    ///             .is_some_and(|roles| roles.iter().any(|r| r == "admin"))
+    ///     })
+    ///     // the typed claims work too
+    ///     .check(|who| who.claims_as::<AppDirectClaims>().is_ok_and(|c| !c.sub.is_empty()));
+    /// ```
+    pub fn check(mut self, check: impl Fn(&Verified) -> bool + Send + Sync + 'static) -> Self {
+        self.checks.push(ClaimCheck::new(check));
         self
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::check::ClaimCheck;
 use crate::error::ConfigError;
 use crate::issuer::claims::{ClaimPath, ClaimsPolicy, TenantPolicy};
 use crate::issuer::{Issuer, KeySpec, MAX_LEEWAY};
@@ -14,7 +15,7 @@ use crate::keys::error::KeyError;
 use crate::keys::jwks::discovery::discovery_url;
 use crate::keys::jwks::remote::Source;
 use crate::keys::key::VerifyingKey;
-use crate::origin::canonical_origin;
+use crate::origin::{canonical_origin, parse_fetch_url};
 
 /// The JWKS refresh cooldown when none is configured.
 const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
@@ -33,6 +34,8 @@ pub(crate) struct PreparedIssuer {
     pub(crate) origins: Vec<String>,
     pub(crate) tenant_origins: BTreeMap<String, Vec<String>>,
     pub(crate) refresh_cooldown: Duration,
+    /// The caller's claim checks ([`Issuer::check`]), run after every built-in one.
+    pub(crate) checks: Vec<ClaimCheck>,
 }
 
 /// The keys of a prepared issuer: one fixed key, or a key set fetched from a [`Source`].
@@ -81,6 +84,7 @@ impl Issuer {
             origins: bound.issuer_wide,
             tenant_origins: bound.per_tenant,
             refresh_cooldown,
+            checks: self.checks,
         })
     }
 }
@@ -161,8 +165,12 @@ fn keys(
     algorithms: &[Algorithm],
 ) -> Result<PreparedKeys, ConfigError> {
     let key = match spec {
-        KeySpec::Jwks(url) => return Ok(PreparedKeys::Remote(Source::Jwks(url))),
+        KeySpec::Jwks(url) => {
+            let url = parse_fetch_url(&url, "jwks_url")?;
+            return Ok(PreparedKeys::Remote(Source::Jwks(url)));
+        }
         KeySpec::Discover(url) => {
+            let url = parse_fetch_url(&url, "oidc_issuer")?;
             return Ok(PreparedKeys::Remote(Source::Discovery {
                 config: discovery_url(&url)
                     .map_err(|e| ConfigError::invalid("oidc_issuer", e.to_string()))?,

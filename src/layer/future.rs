@@ -10,6 +10,7 @@ use http::{Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::check::{self, ClaimCheck, all_allow};
 use crate::cors::RequestOrigin;
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
@@ -129,12 +130,19 @@ where
         token: String,
         request: Request<ReqBody>,
         inner: S,
+        checks: Arc<[ClaimCheck]>,
     ) -> Self {
         let grpc = is_grpc(&ctx.shared, &request);
         let shared = Arc::clone(&ctx.shared);
         let origin = ctx.origin.as_str().map(str::to_owned);
-        let verify: Verifying =
-            Box::pin(async move { shared.engine.verify(&token, origin.as_deref()).await });
+        let verify: Verifying = Box::pin(async move {
+            let verified = shared.engine.verify(&token, origin.as_deref()).await?;
+            if all_allow(&checks, &verified) {
+                Ok(verified)
+            } else {
+                Err(check::failed(&verified))
+            }
+        });
         Self {
             state: State::Verifying {
                 pending: Box::new(Pending {

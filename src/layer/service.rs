@@ -9,6 +9,7 @@ use http::{Request, Response, Uri, header};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::check::{self, ClaimCheck};
 use crate::cors::{self, RequestOrigin};
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
@@ -25,15 +26,23 @@ pub struct JwtGuardService<S> {
     inner: S,
     shared: Arc<Shared>,
     mode: Mode,
+    /// The layer's own claim checks ([`JwtGuardLayer::check`](crate::JwtGuardLayer::check)).
+    checks: Arc<[ClaimCheck]>,
 }
 
 impl<S> JwtGuardService<S> {
-    /// The service around `inner`, for a layer of this `mode`.
-    pub(crate) fn new(inner: S, shared: Arc<Shared>, mode: Mode) -> Self {
+    /// The service around `inner`, for a layer of this `mode` and these claim checks.
+    pub(crate) fn new(
+        inner: S,
+        shared: Arc<Shared>,
+        mode: Mode,
+        checks: Arc<[ClaimCheck]>,
+    ) -> Self {
         Self {
             inner,
             shared,
             mode,
+            checks,
         }
     }
 }
@@ -72,6 +81,9 @@ where
                     .insert(crate::extract::Anonymous(Arc::clone(&ctx.shared.responder)));
                 ResponseFuture::inner(ctx, self.inner.call(req))
             }
+            Admission::Hit(verified, _) if !check::all_allow(&self.checks, &verified) => {
+                ResponseFuture::reject(ctx, &req, check::failed(&verified))
+            }
             Admission::Hit(verified, stripped_uri) => {
                 hide_token(&mut req, stripped_uri);
                 req.extensions_mut().insert(verified);
@@ -83,7 +95,7 @@ where
                 // (https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services).
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verify(ctx, token, req, inner)
+                ResponseFuture::verify(ctx, token, req, inner, Arc::clone(&self.checks))
             }
         }
     }

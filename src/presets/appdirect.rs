@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
 use crate::issuer::Issuer;
 use crate::keys::algorithm::Algorithm;
 
@@ -48,7 +47,7 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(600);
 /// let marketplace = "https://marketplace.example";
 /// let guard = JwtGuard::builder()
 ///     .issuer(
-///         presets::appdirect("https://marketplace.example/jwks")?
+///         presets::appdirect("https://marketplace.example/jwks")
 ///             .tenants(["PARTNER_ID"])
 ///             .origins([marketplace]),
 ///     )
@@ -57,11 +56,10 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(600);
 /// # Ok::<(), jwt_guard::ConfigError>(())
 /// ```
 ///
-/// # Errors
-///
-/// When `jwks_url` is not an `https` URL (or `http` to a loopback host), naming `jwks_url`.
-pub fn appdirect(jwks_url: impl AsRef<str>) -> Result<Issuer, ConfigError> {
-    Ok(settings(Issuer::jwks(jwks_url)?))
+/// `build()` refuses a `jwks_url` that is not an `https` URL (or `http` to a loopback host),
+/// naming `jwks_url`.
+pub fn appdirect(jwks_url: impl AsRef<str>) -> Issuer {
+    settings(Issuer::jwks(jwks_url))
 }
 
 /// The preset's settings on an issuer that has its key source (the config file's `preset`).
@@ -74,16 +72,19 @@ pub(crate) fn settings(issuer: Issuer) -> Issuer {
         .max_lifetime(MAX_LIFETIME)
 }
 
-/// The claims of an AppDirect secure token, under AppDirect's own names.
+/// The claims of an AppDirect secure token, under AppDirect's own names: an axum handler takes
+/// them with the `Claims<T>` extractor (feature `axum`), other code with
+/// [`Verified::claims_as`](crate::Verified::claims_as).
 ///
 /// ```
-/// # use jwt_guard::Verified;
+/// # #[cfg(feature = "axum")] {
+/// use jwt_guard::extract::Claims;
 /// use jwt_guard::presets::AppDirectClaims;
 ///
-/// fn partner(who: &Verified) -> Option<String> {
-///     let claims: AppDirectClaims = who.claims_as().ok()?;
-///     Some(claims.tenant)
+/// async fn partner(Claims(claims): Claims<AppDirectClaims>) -> String {
+///     claims.tenant
 /// }
+/// # }
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
@@ -128,7 +129,6 @@ mod tests {
     #[test]
     fn the_preset_requires_what_appdirect_sends() {
         let p = appdirect("https://marketplace.example/jwks")
-            .unwrap()
             .prepare("i".into())
             .unwrap();
         assert_eq!(&*p.name, "appdirect");
@@ -140,6 +140,7 @@ mod tests {
         assert!(p.policy.tenant.is_some());
         assert_eq!(
             appdirect("http://marketplace.example/jwks")
+                .prepare("i".into())
                 .unwrap_err()
                 .key(),
             Some("jwks_url")

@@ -3,8 +3,20 @@
 //!
 //! Every function returns an [`Issuer`](crate::Issuer) configured as the vendor's documents
 //! describe; it is still a builder, so you can narrow it further (`.tenants([...])`,
-//! `.origins([...])`, `.name(...)`). Read the claims of a verified request with
-//! [`Verified::claims_as`](crate::Verified::claims_as) and the struct of its marketplace.
+//! `.origins([...])`, `.name(...)`). In an axum handler, take the claims of a verified request
+//! with the `Claims<T>` extractor (feature `axum`) and the struct of its marketplace; elsewhere
+//! use [`Verified::claims_as`](crate::Verified::claims_as):
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use jwt_guard::extract::Claims;
+//! use jwt_guard::presets::AppDirectClaims;
+//!
+//! async fn me(Claims(claims): Claims<AppDirectClaims>) -> String {
+//!     format!("{} of partner {}", claims.sub, claims.tenant)
+//! }
+//! # }
+//! ```
 //!
 //! | marketplace | preset | key | token found in | claims |
 //! | --- | --- | --- | --- | --- |
@@ -22,7 +34,7 @@
 //! use jwt_guard::{JwtGuard, TokenSource, presets};
 //!
 //! let guard = JwtGuard::builder()
-//!     .issuer(presets::appdirect("https://marketplace.example/jwks")?.tenants(["PARTNER_ID"]))
+//!     .issuer(presets::appdirect("https://marketplace.example/jwks").tenants(["PARTNER_ID"]))
 //!     .issuer(presets::pandium("a-pandium-shared-secret-of-32-bytes+"))
 //!     .issuer(presets::blendr("a-blendr-partner-api-key-of-32-bytes"))
 //!     .token_sources([

@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use http::StatusCode;
 
@@ -97,7 +98,9 @@ macro_rules! define_reasons {
                 }
             }
 
-            /// A stable snake_case code for logs and metrics.
+            /// A stable snake_case code: the `reason` member of the JSON body of every refusal,
+            /// the `reason` field of the log line and the `reason` label of the metric. Codes
+            /// are never renamed once released (a test pins the list).
             #[must_use]
             pub fn code(self) -> &'static str {
                 match self {
@@ -188,6 +191,8 @@ define_reasons! {
     KeysUnavailable => "keys_unavailable", TemporarilyUnavailable, "the signing keys are temporarily unavailable";
     /// The claims do not deserialize into the type a handler asked for.
     ClaimsShape => "claims_shape", InvalidToken, "the token claims do not have the expected shape";
+    /// A claim check (`Issuer::check` or `JwtGuardLayer::check`) refused the verified claims.
+    ClaimCheckFailed => "claim_check_failed", InsufficientScope, "the token does not grant access to this resource";
 }
 
 impl fmt::Display for Reason {
@@ -198,11 +203,15 @@ impl fmt::Display for Reason {
 
 /// A refused request, attached to the extensions of the rejection response.
 ///
-/// Hand-written `Display`; no token, claim or header value is ever part of it.
+/// Hand-written `Display`; no token, claim or header value is ever part of it. It also tells,
+/// where they were known when the request was refused, the configured name of the issuer and
+/// the token's `kid` (both in the `jwt_guard::reject` log line, never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     reason: Reason,
     retry_after: Option<u64>,
+    issuer: Option<Arc<str>>,
+    kid: Option<Arc<str>>,
 }
 
 impl Rejection {
@@ -210,14 +219,40 @@ impl Rejection {
         Self {
             reason,
             retry_after: None,
+            issuer: None,
+            kid: None,
         }
     }
 
     pub(crate) fn unavailable(reason: Reason, retry_after_secs: u64) -> Self {
         Self {
-            reason,
             retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(reason)
         }
+    }
+
+    /// The same rejection, with the issuer and `kid` it concerns (where not already set).
+    pub(crate) fn with_context(mut self, issuer: Option<Arc<str>>, kid: Option<Arc<str>>) -> Self {
+        if self.issuer.is_none() {
+            self.issuer = issuer;
+        }
+        if self.kid.is_none() {
+            self.kid = kid;
+        }
+        self
+    }
+
+    /// The configured name of the issuer the token was routed to, when the refusal came after
+    /// that was known (a bad signature, an expired token, a tenant outside the allowlist, …).
+    #[must_use]
+    pub fn issuer_name(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The `kid` of the token's header, when the token was parsed and had one.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 
     /// Why the request was refused.
@@ -263,9 +298,71 @@ impl StdError for Rejection {}
 mod tests {
     use super::*;
 
+    /// The released codes, in table order. A renamed, removed or reordered code fails here:
+    /// pages match on these strings. New reasons are appended to the table and to this list.
+    const GOLDEN: &[&str] = &[
+        "missing_token",
+        "duplicate_authorization",
+        "malformed_credential",
+        "malformed_cookie",
+        "malformed_query",
+        "duplicate_origin",
+        "token_too_large",
+        "malformed_token",
+        "bad_header",
+        "algorithm_not_allowed",
+        "bad_payload",
+        "unknown_issuer",
+        "unknown_kid",
+        "ambiguous_key",
+        "no_matching_key",
+        "bad_signature",
+        "expired",
+        "not_yet_valid",
+        "issued_in_future",
+        "lifetime_too_long",
+        "too_old",
+        "bad_date",
+        "bad_issuer",
+        "bad_audience",
+        "missing_claim",
+        "bad_tenant",
+        "tenant_not_allowed",
+        "replayed",
+        "replay_store_full",
+        "replay_store_unavailable",
+        "origin_not_allowed",
+        "origin_not_bound",
+        "preflight_refused",
+        "keys_unavailable",
+        "claims_shape",
+        "claim_check_failed",
+    ];
+
+    #[test]
+    fn codes_are_the_released_golden_list() {
+        let codes: Vec<&str> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes, GOLDEN);
+    }
+
+    #[test]
+    fn codes_are_snake_case() {
+        for reason in Reason::ALL {
+            let code = reason.code();
+            assert!(
+                !code.is_empty()
+                    && code.starts_with(|c: char| c.is_ascii_lowercase())
+                    && !code.ends_with('_')
+                    && !code.contains("__")
+                    && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{reason:?}: {code}"
+            );
+        }
+    }
+
     #[test]
     fn all_lists_every_reason_once_with_a_unique_code() {
-        assert_eq!(Reason::ALL.len(), 35);
+        assert_eq!(Reason::ALL.len(), GOLDEN.len());
         for (i, reason) in Reason::ALL.iter().enumerate() {
             assert_eq!(*reason as usize, i);
         }

@@ -1,6 +1,7 @@
 //! Every refusal becomes a response here, in one place: the status, the RFC 6750
 //! `WWW-Authenticate` challenge, `Retry-After` for 503, and a small JSON body
-//! `{"error": "...", "error_description": "..."}` that never holds the token or its claims.
+//! `{"error": "...", "error_description": "...", "reason": "..."}` that never holds the token or
+//! its claims (`reason` is [`Reason::code`], stable once released).
 //!
 //! The [`Rejection`] travels in the response's extensions, for logging or metrics layers
 //! outside this one.
@@ -103,9 +104,10 @@ impl Responder {
                         .transpose()?;
                     // Both strings are fixed text of this crate: nothing to escape.
                     let body = Bytes::from(format!(
-                        "{{\"error\":\"{}\",\"error_description\":\"{}\"}}",
+                        "{{\"error\":\"{}\",\"error_description\":\"{}\",\"reason\":\"{}\"}}",
                         kind.code(),
-                        reason.description()
+                        reason.description(),
+                        reason.code()
                     ));
                     Ok(Prepared { challenge, body })
                 })
@@ -203,16 +205,23 @@ impl Responder {
         }
         let reason = rejection.reason().code();
         crate::metrics::rejected(reason);
+        // The issuer's configured name and the token's `kid`, where known; never the token.
+        let issuer = rejection.issuer_name();
+        let kid = rejection.kid();
         match grpc_status {
             Some(code) => tracing::debug!(
                 target: "jwt_guard::reject",
                 reason,
+                issuer,
+                kid,
                 grpc_status = code,
                 "grpc request rejected"
             ),
             None => tracing::debug!(
                 target: "jwt_guard::reject",
                 reason,
+                issuer,
+                kid,
                 status = response.status().as_u16(),
                 "request rejected"
             ),
@@ -279,6 +288,8 @@ mod tests {
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(body["error"], reason.kind().code(), "{reason:?}");
             assert_eq!(body["error_description"], reason.description());
+            assert_eq!(body["reason"], reason.code());
+            assert_eq!(body.as_object().unwrap().len(), 3);
             assert_eq!(r.extensions().get::<Rejection>().unwrap().reason(), reason);
         }
     }

@@ -34,6 +34,8 @@ use crate::verify::replay::{ReplayStore, ReplayVerdict};
 pub(crate) struct Authority {
     pub(crate) issuer: PreparedIssuer,
     pub(crate) remote: Option<Arc<RemoteJwks>>,
+    /// The issuer's metric keys, prepared at build.
+    pub(crate) metrics: crate::metrics::IssuerMetrics,
 }
 
 /// Everything needed to verify a token, shared by every clone of the layer.
@@ -59,12 +61,14 @@ impl Engine {
         let outcome = cache.settle(token, now, |hit| {
             found = true;
             // `Ok(None)`: the entry is no longer good (its key left the set), a miss.
-            self.check_cached(hit, now, origin).transpose()
+            let checked = self.check_cached(hit, now, origin).transpose();
+            if let (Some(Ok(_)), Some(authority)) = (&checked, self.authorities.get(hit.authority))
+            {
+                crate::metrics::allowed(&authority.metrics);
+            }
+            checked
         });
         crate::metrics::token_cache(found);
-        if let Some(Ok(verified)) = &outcome {
-            crate::metrics::allowed(verified.issuer());
-        }
         outcome
     }
 
@@ -80,26 +84,47 @@ impl Engine {
         let outcome = self.verify_uncached(token, origin).await;
         #[cfg(feature = "metrics")]
         crate::metrics::verify_time(started.elapsed());
-        if let Ok(verified) = &outcome {
-            crate::metrics::allowed(verified.issuer());
-        }
         outcome
     }
 
+    /// [`verify`](Self::verify) without the timing: the token's `kid`, and the issuer once it
+    /// is known, are attached to a rejection for its log line.
     async fn verify_uncached(
         &self,
         token: &str,
         origin: Option<&str>,
     ) -> Result<Verified, Rejection> {
-        let now = self.clock.now();
-
         let jws = Jws::parse(token, self.json_limits)?;
+        let kid = jws.kid.clone();
+        let mut issuer = None;
+        let outcome = self.verify_jws(token, jws, origin, &mut issuer).await;
+        outcome.map_err(|rejection| {
+            let name = issuer
+                .and_then(|i| self.authorities.get(i))
+                .map(|a| Arc::clone(&a.issuer.name));
+            rejection.with_context(name, kid)
+        })
+    }
+
+    /// Verifies a parsed token; `issuer` is set to the issuer's index as soon as it is known.
+    async fn verify_jws(
+        &self,
+        token: &str,
+        jws: Jws<'_>,
+        origin: Option<&str>,
+        issuer_index: &mut Option<usize>,
+    ) -> Result<Verified, Rejection> {
+        let now = self.clock.now();
         let routed_iss = match jws.claims.get("iss") {
             Some(Value::String(iss)) => Some(iss.as_str()),
             _ => None,
         };
         let candidates = self.candidates(routed_iss, jws.alg)?;
+        if let [only] = candidates.as_slice() {
+            *issuer_index = Some(*only);
+        }
         let (index, key) = self.select_and_verify(&jws, &candidates).await?;
+        *issuer_index = Some(index);
         let Some(authority) = self.authorities.get(index) else {
             return Err(Reason::UnknownIssuer.into());
         };
@@ -109,9 +134,21 @@ impl Engine {
         issuer.policy.check_tenant(accepted.tenant.as_deref())?;
         check_origin(issuer, accepted.tenant.as_deref(), origin)?;
 
+        let verified = Verified::new(
+            Arc::clone(&issuer.name),
+            jws.kid.clone(),
+            jws.alg,
+            accepted.tenant.clone(),
+            jws.claims,
+        );
+        // The caller's checks come last, before a `jti` is spent on a token they refuse.
+        if !crate::check::all_allow(&issuer.checks, &verified) {
+            return Err(Reason::ClaimCheckFailed.into());
+        }
+
         if issuer.replay {
-            let jti = jws
-                .claims
+            let jti = verified
+                .claims()
                 .get("jti")
                 .and_then(Value::as_str)
                 .ok_or(Reason::MissingClaim)?;
@@ -135,13 +172,6 @@ impl Engine {
             }
         }
 
-        let verified = Verified::new(
-            Arc::clone(&issuer.name),
-            jws.kid.clone(),
-            jws.alg,
-            accepted.tenant.clone(),
-            jws.claims,
-        );
         // A replay-protected token is never cached: a second use must reach the replay store.
         if let (Some(cache), false) = (&self.cache, issuer.replay) {
             cache.insert(
@@ -157,6 +187,7 @@ impl Engine {
                 now,
             );
         }
+        crate::metrics::allowed(&authority.metrics);
         Ok(verified)
     }
 
@@ -177,10 +208,18 @@ impl Engine {
             return Ok(None);
         }
         let issuer = &authority.issuer;
-        issuer.policy.check_dates(hit.dates, now)?;
-        issuer.policy.check_tenant(hit.verified.tenant())?;
-        check_origin(issuer, hit.verified.tenant(), origin)?;
-        Ok(Some(hit.verified.clone()))
+        let checked = issuer
+            .policy
+            .check_dates(hit.dates, now)
+            .and_then(|()| issuer.policy.check_tenant(hit.verified.tenant()))
+            .and_then(|()| check_origin(issuer, hit.verified.tenant(), origin));
+        match checked {
+            Ok(()) => Ok(Some(hit.verified.clone())),
+            Err(reason) => Err(Rejection::from(reason).with_context(
+                Some(Arc::clone(&issuer.name)),
+                hit.verified.kid().map(Arc::from),
+            )),
+        }
     }
 
     /// The issuers that may verify a token with this `iss` and `alg`, by index.

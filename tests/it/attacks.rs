@@ -1514,7 +1514,7 @@ async fn r36_jwks_redirects_are_not_followed() {
     ))
     .await;
     let guard = JwtGuard::builder()
-        .issuer(Issuer::jwks(&redirect.url).unwrap())
+        .issuer(Issuer::jwks(&redirect.url))
         .build()
         .unwrap();
     assert!(!guard.warm_up().await);
@@ -1532,8 +1532,12 @@ async fn r36_jwks_redirects_are_not_followed() {
         "ftp://jwks.example/k",
     ] {
         assert_eq!(
-            Issuer::jwks(url).unwrap_err().key(),
-            Some("jwks_url"),
+            JwtGuard::builder()
+                .issuer(Issuer::jwks(url))
+                .build()
+                .unwrap_err()
+                .key(),
+            Some("issuers[0].jwks_url"),
             "{url}"
         );
     }

@@ -19,7 +19,7 @@ pub(crate) fn app(guard: &JwtGuard) -> Router {
                 let who = req.extensions().get::<Verified>().cloned();
                 match who {
                     Some(who) => axum::Json(serde_json::json!({
-                        "issuer": who.issuer(),
+                        "issuer": who.issuer_name(),
                         "sub": who.subject(),
                         "tenant": who.tenant(),
                         "uri": req.uri().to_string(),
@@ -59,4 +59,14 @@ pub(crate) fn assert_cors_refused(issuer: &TestIssuer, cors: Cors, key: &str) {
         .build()
         .unwrap_err();
     assert_eq!(err.key(), Some(key), "{err}");
+}
+
+/// Whether `reason` (the JSON body's `reason`) is the code of a [`jwt_guard::Reason`] whose
+/// class is `error` and whose description is `description`.
+pub(crate) fn reason_for(reason: &serde_json::Value, error: &str, description: &str) -> bool {
+    jwt_guard::Reason::ALL.iter().any(|r| {
+        reason.as_str() == Some(r.code())
+            && r.kind().code() == error
+            && r.description() == description
+    })
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::common::{app, get_with, send};
 
 const UNKNOWN_KID: &str = "Bearer realm=\"jwt-guard\", error=\"invalid_token\", error_description=\"the token key id is unknown\"";
-const UNAVAILABLE_BODY: &str = r#"{"error":"temporarily_unavailable","error_description":"the signing keys are temporarily unavailable"}"#;
+const UNAVAILABLE_BODY: &str = r#"{"error":"temporarily_unavailable","error_description":"the signing keys are temporarily unavailable","reason":"keys_unavailable"}"#;
 
 /// What a test needs to know about a response.
 #[derive(Debug)]
@@ -342,7 +342,7 @@ async fn a_refused_connection_is_503_not_a_hang() {
     };
     let issuer = TestIssuer::start().await;
     let guard = JwtGuard::builder()
-        .issuer(Issuer::jwks(format!("http://127.0.0.1:{port}/jwks")).unwrap())
+        .issuer(Issuer::jwks(format!("http://127.0.0.1:{port}/jwks")))
         .build()
         .unwrap();
     let app = app(&guard);

@@ -294,7 +294,7 @@ async fn jwks_body_cap_is_exact() {
         ))
         .await;
         let guard = JwtGuard::builder()
-            .issuer(jwt_guard::Issuer::jwks(&trap.url).unwrap())
+            .issuer(jwt_guard::Issuer::jwks(&trap.url))
             .build()
             .unwrap();
         assert_eq!(guard.warm_up().await, ok, "streamed {len}");
@@ -374,7 +374,7 @@ async fn jwks_fetch_time_is_bounded() {
     stalled.respond_with(JwksResponse::Stall);
     for url in [stalled.jwks_url().to_owned(), trickle().await] {
         let guard = JwtGuard::builder()
-            .issuer(jwt_guard::Issuer::jwks(&url).unwrap())
+            .issuer(jwt_guard::Issuer::jwks(&url))
             .jwks_timeouts(timeouts.0, timeouts.1)
             .build()
             .unwrap();

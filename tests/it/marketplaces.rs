@@ -27,7 +27,7 @@ use jwt_guard::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{get_with, send};
+use crate::common::{get_with, reason_for, send};
 use crate::whoami::whoami;
 
 const PANDIUM_SECRET: &str = "pandium-shared-secret-0123456789abcdef";
@@ -71,9 +71,7 @@ impl Market {
 
     fn issuers(&self) -> Vec<Issuer> {
         vec![
-            presets::appdirect(self.appdirect.jwks_url())
-                .unwrap()
-                .tenants([PARTNER_ID]),
+            presets::appdirect(self.appdirect.jwks_url()).tenants([PARTNER_ID]),
             presets::pandium(PANDIUM_SECRET),
             presets::blendr(BLENDR_KEY),
             presets::versori(
@@ -163,7 +161,7 @@ fn market_app(guard: &JwtGuard) -> Router {
 
 /// The typed claims of the marketplace that issued the token, as `/whoami` shows them.
 fn typed_claims(who: &Verified) -> Value {
-    match who.issuer() {
+    match who.issuer_name() {
         "appdirect" => {
             let c: AppDirectClaims = who.claims_as().unwrap();
             json!({"sub": c.sub, "name": c.name, "tenant": c.tenant, "lifetime": c.exp - c.iat})
@@ -204,7 +202,13 @@ fn assert_invalid(res: &Response<()>, body: &str, description: &str) {
         res.headers()["www-authenticate"],
         invalid_token(description).as_str()
     );
-    let json: Value = serde_json::from_str(body).unwrap();
+    let mut json: Value = serde_json::from_str(body).unwrap();
+    let reason = json["reason"].take();
+    assert!(
+        reason_for(&reason, "invalid_token", description),
+        "{reason} is not a reason of {description:?}"
+    );
+    json.as_object_mut().unwrap().remove("reason");
     assert_eq!(
         json,
         json!({"error": "invalid_token", "error_description": description})
@@ -469,7 +473,7 @@ async fn ambiguous_configurations_are_build_errors() {
     // A fixed key and a JWKS, both without `issuer`: refused.
     assert_eq!(
         error_key(vec![
-            presets::appdirect(market.appdirect.jwks_url()).unwrap(),
+            presets::appdirect(market.appdirect.jwks_url()),
             Issuer::public_key_pem(&pem_a),
         ])
         .as_deref(),
@@ -512,7 +516,7 @@ async fn ambiguous_configurations_are_build_errors() {
     let other = TestIssuer::start().await;
     assert_eq!(
         error_key(vec![
-            presets::appdirect(market.appdirect.jwks_url()).unwrap(),
+            presets::appdirect(market.appdirect.jwks_url()),
             other.issuer(),
         ]),
         None
@@ -695,7 +699,7 @@ async fn a_full_replay_store_refuses_new_jtis_with_503_and_recovers() {
                 let json: Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(
                     json,
-                    json!({"error": "temporarily_unavailable", "error_description": "the replay store is full"})
+                    json!({"error": "temporarily_unavailable", "error_description": "the replay store is full", "reason": "replay_store_full"})
                 );
                 refused += 1;
             }

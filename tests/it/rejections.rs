@@ -37,7 +37,7 @@ fn counting_app(guard: &JwtGuard, calls: &Arc<AtomicUsize>) -> Router {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let who = req.extensions().get::<Verified>();
                     axum::Json(json!({
-                        "issuer": who.map(Verified::issuer),
+                        "issuer": who.map(Verified::issuer_name),
                         "sub": who.and_then(Verified::subject),
                     }))
                 }
@@ -88,12 +88,13 @@ fn assert_rejection(a: &Answer, status: u16, challenge: Option<&str>, error: &st
     assert_eq!(
         a.body,
         format!(
-            r#"{{"error":"{error}","error_description":"{}"}}"#,
-            reason.description()
+            r#"{{"error":"{error}","error_description":"{}","reason":"{}"}}"#,
+            reason.description(),
+            reason.code()
         )
     );
     let json: Value = serde_json::from_str(&a.body).unwrap();
-    assert_eq!(json.as_object().unwrap().len(), 2);
+    assert_eq!(json.as_object().unwrap().len(), 3);
     assert_eq!(a.reason, Some(reason));
 }
 
@@ -446,7 +447,7 @@ async fn a_client_supplied_identity_is_overwritten_never_trusted() {
         .verify(&evil.token().subject("admin").sign())
         .await
         .unwrap();
-    assert_eq!(forged.issuer(), "evil");
+    assert_eq!(forged.issuer_name(), "evil");
 
     // With a valid token, the handler sees the layer's identity.
     let mut req = with_auth(&[&format!(
@@ -473,7 +474,7 @@ async fn a_client_supplied_identity_is_overwritten_never_trusted() {
             "/whoami",
             get(|req: Request<Body>| async move {
                 axum::Json(
-                    json!({ "issuer": req.extensions().get::<Verified>().map(Verified::issuer) }),
+                    json!({ "issuer": req.extensions().get::<Verified>().map(Verified::issuer_name) }),
                 )
             }),
         )

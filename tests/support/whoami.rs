@@ -14,7 +14,7 @@ pub(crate) fn whoami(req: &Request<Body>, typed: fn(&Verified) -> Value) -> Resp
         return StatusCode::IM_A_TEAPOT.into_response();
     };
     axum::Json(json!({
-        "issuer": who.issuer(),
+        "issuer": who.issuer_name(),
         "alg": who.algorithm().as_str(),
         "sub": who.subject(),
         "tenant": who.tenant(),

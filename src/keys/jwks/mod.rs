@@ -41,6 +41,26 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// The `kid`s of the set, sorted and without repeats (keys without one are left out).
+    pub(crate) fn kids(&self) -> std::collections::BTreeSet<&str> {
+        self.keys
+            .iter()
+            .filter_map(|k| k.kid().map(|k| &**k))
+            .collect()
+    }
+
+    /// The `kid`s this set has that `old` had not (`added`), and those it no longer has
+    /// (`removed`), each joined with `,` for a log line.
+    pub(crate) fn kid_changes(&self, old: Option<&Self>) -> (String, String) {
+        let new = self.kids();
+        let old = old.map(Self::kids).unwrap_or_default();
+        let join = |set: Vec<&str>| set.join(",");
+        (
+            join(new.difference(&old).copied().collect()),
+            join(old.difference(&new).copied().collect()),
+        )
+    }
+
     pub(crate) fn contains_id(&self, id: u64) -> bool {
         self.keys.iter().any(|k| k.id() == id)
     }

@@ -304,7 +304,7 @@ impl RemoteJwks {
             Ok(url) => url,
             Err(why) => {
                 crate::metrics::jwks_fetch(&self.label, "failed");
-                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, reason = %why, "OIDC discovery failed; keeping the previous keys");
+                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, reason = %why, "{}", self.kept("OIDC discovery failed"));
                 lock(&self.control).inflight = None;
                 return;
             }
@@ -326,11 +326,15 @@ impl RemoteJwks {
             }) => match parse_jwks(&body, &self.algorithms, &self.label) {
                 Ok(keys) => {
                     crate::metrics::jwks_fetch(&self.label, outcome);
+                    let previous = self.snapshot();
+                    let (added, removed) = keys.kid_changes(previous.as_ref().map(|s| &s.keys));
                     tracing::info!(
                         target: "jwt_guard::jwks",
                         issuer = %self.label,
                         url = %url,
                         keys = keys.len(),
+                        kids_added = %added,
+                        kids_removed = %removed,
                         elapsed_ms,
                         "key set loaded"
                     );
@@ -345,7 +349,7 @@ impl RemoteJwks {
                 Err(why) => {
                     crate::metrics::jwks_fetch(&self.label, "failed");
                     self.forget_discovered();
-                    tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "key set refused; keeping the previous one");
+                    tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "{}", self.kept("key set refused"));
                 }
             },
             Ok(Fetched::NotModified { max_age }) => {
@@ -366,10 +370,20 @@ impl RemoteJwks {
             Err(why) => {
                 crate::metrics::jwks_fetch(&self.label, outcome);
                 self.forget_discovered();
-                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "key set fetch failed; keeping the previous one");
+                tracing::warn!(target: "jwt_guard::jwks", issuer = %self.label, url = %url, elapsed_ms, reason = %why, "{}", self.kept("key set fetch failed"));
             }
         }
         lock(&self.control).inflight = None;
+    }
+
+    /// The message of a failed fetch: whether a previous key set is kept, or there is none
+    /// yet (the first fetch failed: tokens get 503 until a fetch succeeds).
+    fn kept(&self, what: &str) -> String {
+        if self.snapshot().is_some() {
+            format!("{what}; keeping the previous key set")
+        } else {
+            format!("{what}; no key set yet: tokens are refused with 503 until a fetch succeeds")
+        }
     }
 
     fn ttl(&self, max_age: Option<Duration>) -> Duration {

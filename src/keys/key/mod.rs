@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaParameters, VerificationAlgorithm};
-use base64::Engine as _;
 
 use crate::keys::algorithm::{Algorithm, Family};
 use crate::keys::error::KeyError;
+
+mod pem;
+use pem::pem_decode;
 
 /// The least RSA modulus accepted, in bits (RFC 7518 §3.3).
 pub(crate) const MIN_RSA_BITS: u32 = 2048;
@@ -379,29 +381,6 @@ fn invalid(kty: &'static str, err: impl fmt::Display) -> KeyError {
         kty,
         detail: Some(err.to_string()),
     }
-}
-
-/// Decodes the single PEM block in `text`: its label and its DER bytes.
-fn pem_decode(text: &str) -> Result<(String, Vec<u8>), KeyError> {
-    let text = text.trim();
-    let rest = text.strip_prefix("-----BEGIN ").ok_or(KeyError::NotPem)?;
-    let (label, rest) = rest
-        .split_once("-----")
-        .ok_or(KeyError::MalformedPemBegin)?;
-    let end = format!("-----END {label}-----");
-    let (body, tail) = rest
-        .split_once(end.as_str())
-        .ok_or_else(|| KeyError::NoPemEnd {
-            label: label.to_owned(),
-        })?;
-    if !tail.trim().is_empty() {
-        return Err(KeyError::TextAfterPem);
-    }
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| KeyError::PemNotBase64)?;
-    Ok((label.to_owned(), der))
 }
 
 #[cfg(test)]

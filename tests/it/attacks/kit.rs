@@ -105,7 +105,7 @@ impl Guarded {
                     counter.fetch_add(1, Ordering::SeqCst);
                     let who = req.extensions().get::<Verified>().cloned();
                     axum::Json(serde_json::json!({
-                        "issuer": who.as_ref().map(Verified::issuer),
+                        "issuer": who.as_ref().map(Verified::issuer_name),
                         "sub": who.as_ref().and_then(Verified::subject),
                         "tenant": who.as_ref().and_then(Verified::tenant),
                         "uri": req.uri().to_string(),
