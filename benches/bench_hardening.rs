@@ -47,7 +47,7 @@ fn request(headers: &[(header::HeaderName, HeaderValue)]) -> Request<()> {
 async fn run(rounds: usize, n: usize) {
     let issuer = TestIssuer::start().await;
     let guard = JwtGuard::builder()
-        .issuer(rig::policy(Issuer::jwks(issuer.jwks_url()).unwrap()))
+        .issuer(rig::policy(Issuer::jwks(issuer.jwks_url())))
         .cors(Cors::new().allow_origins([rig::ORIGIN]))
         .token_sources([TokenSource::Header, TokenSource::Cookie("jwt".into())])
         .build()

@@ -56,7 +56,7 @@ timeout = "250ms"
         .route(
             "/whoami",
             get(|Extension(who): Extension<Verified>| async move {
-                Json(json!({"issuer": who.issuer(), "sub": who.subject()}))
+                Json(json!({"issuer": who.issuer_name(), "sub": who.subject()}))
             }),
         )
         .layer(guard.layer()))

@@ -149,7 +149,7 @@ async fn whoami(
     axum::extract::Extension(who): axum::extract::Extension<Verified>,
 ) -> Response<Body> {
     json_response(&json!({
-        "issuer": who.issuer(),
+        "issuer": who.issuer_name(),
         "sub": who.subject(),
         "tenant": who.tenant(),
         "claims": who.claims(),

@@ -138,7 +138,7 @@ impl IdentityHeaders {
         let Some(who) = verified else {
             return;
         };
-        if let Some(value) = printable(Some(who.issuer())) {
+        if let Some(value) = printable(Some(who.issuer_name())) {
             headers.insert(self.issuer.clone(), value);
         }
         if let Some(value) = printable(who.subject()) {

@@ -264,7 +264,7 @@ async fn redis_killed_gives_503_within_the_timeout_and_recovers_on_a_new_server(
     let (outcome, _) = verify(&guard, &forged).await;
     assert_eq!(outcome.unwrap_err().reason(), Reason::BadSignature);
     let (outcome, _) = verify(&guard, &plain_token()).await;
-    assert_eq!(outcome.unwrap().issuer(), "plain");
+    assert_eq!(outcome.unwrap().issuer_name(), "plain");
 
     // A new, empty server on the same port: recovery without a new guard.
     redis.restart();
