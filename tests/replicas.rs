@@ -276,6 +276,16 @@ fn assert_unavailable(answer: &Answer) {
     );
 }
 
+async fn readyz(client: &reqwest::Client, serve: &Serve) -> (u16, Value) {
+    let response = client
+        .get(format!("{}/readyz", serve.base))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 async fn wait_recovered(client: &reqwest::Client, serve: &Serve) {
     let deadline = Instant::now() + RECOVERY;
     loop {
@@ -352,8 +362,18 @@ async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
         whoami(&client, &serve, &token(&unique("up"))).await.status,
         200
     );
+    let (status, body) = readyz(&client, &serve).await;
+    assert_eq!(
+        (status, &body["replay_store"]["ready"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
 
     redis.kill();
+    let (status, body) = readyz(&client, &serve).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["replay_store"]["ready"], false);
     for _ in 0..3 {
         assert_unavailable(&whoami(&client, &serve, &token(&unique("down"))).await);
     }
@@ -375,6 +395,7 @@ async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
     // A new server on the same port: back without a restart of serve.
     redis.restart();
     wait_recovered(&client, &serve).await;
+    assert_eq!(readyz(&client, &serve).await.0, 200);
     let t = token(&unique("after"));
     assert_eq!(whoami(&client, &serve, &t).await.status, 200);
     assert_eq!(whoami(&client, &serve, &t).await.status, 401);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
@@ -87,14 +87,16 @@ pub async fn run(path: impl AsRef<Path>) -> ExitCode {
 }
 
 impl Server {
-    /// Serves HTTP/1.1 on `listener` (keep-alive; header case kept as received, up to the
-    /// upstream and back) until `shutdown` completes, then lets in-flight requests finish for
+    /// Serves HTTP/1.1 (keep-alive; header case kept as received, up to the upstream and back)
+    /// and HTTP/2 with prior knowledge (h2c) on `listener` until `shutdown` completes, then lets in-flight requests finish for
     /// up to 10 seconds.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
+        let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
             .preserve_header_case(true)
             .keep_alive(true);
+        http.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
         let router = self.router();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -116,7 +118,9 @@ impl Server {
                 router: router.clone(),
                 peer,
             };
-            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let connection = http
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(e) = connection.await {

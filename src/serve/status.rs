@@ -15,10 +15,12 @@ use crate::guard::{IssuerReadiness, JwtGuard};
 /// How often the exporter's histograms are compacted.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// `GET /readyz`: 200 when every issuer has usable keys, else 503; both list each issuer with
-/// its key count and the age of its key set, never key material.
+/// `GET /readyz`: 200 when every issuer has usable keys and the replay store (when an issuer
+/// rejects replays) answers, else 503; both list each issuer with its key count and the age of
+/// its key set, never key material, and say whether the replay store answers.
 pub(super) async fn readyz(State(guard): State<JwtGuard>) -> Response<Body> {
-    let (ready, body) = render(&guard.readiness());
+    let store = guard.replay_store_ready().await;
+    let (ready, body) = render(&guard.readiness(), store);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -33,8 +35,8 @@ pub(super) async fn readyz(State(guard): State<JwtGuard>) -> Response<Body> {
 
 /// The readiness as JSON, and whether it is ready. Everything `readiness()` reports is shown
 /// here, and nothing else.
-fn render(issuers: &[IssuerReadiness]) -> (bool, Value) {
-    let mut ready = true;
+fn render(issuers: &[IssuerReadiness], replay_store: bool) -> (bool, Value) {
+    let mut ready = replay_store;
     let list: Vec<Value> = issuers
         .iter()
         .map(|issuer| {
@@ -50,7 +52,14 @@ fn render(issuers: &[IssuerReadiness]) -> (bool, Value) {
         })
         .collect();
     let status = if ready { "ready" } else { "not_ready" };
-    (ready, json!({ "status": status, "issuers": list }))
+    (
+        ready,
+        json!({
+            "status": status,
+            "issuers": list,
+            "replay_store": { "ready": replay_store },
+        }),
+    )
 }
 
 /// The Prometheus recorder's handle, for `GET /metrics`.
@@ -106,11 +115,20 @@ mod tests {
 
     #[test]
     fn ready_only_when_every_issuer_has_keys() {
-        let (ready, body) = render(&[issuer(Some(2)), issuer(Some(1))]);
+        let (ready, body) = render(&[issuer(Some(2)), issuer(Some(1))], true);
         assert!(ready);
         assert_eq!(body["issuers"][0]["keys"], 2);
         assert_eq!(body["issuers"][0]["age_seconds"], 7);
-        assert!(!render(&[issuer(Some(2)), issuer(None)]).0);
-        assert!(!render(&[issuer(Some(0))]).0);
+        assert_eq!(body["replay_store"]["ready"], true);
+        assert!(!render(&[issuer(Some(2)), issuer(None)], true).0);
+        assert!(!render(&[issuer(Some(0))], true).0);
+    }
+
+    #[test]
+    fn not_ready_while_the_replay_store_does_not_answer() {
+        let (ready, body) = render(&[issuer(Some(2))], false);
+        assert!(!ready);
+        assert_eq!(body["status"], "not_ready");
+        assert_eq!(body["replay_store"]["ready"], false);
     }
 }

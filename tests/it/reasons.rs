@@ -88,6 +88,7 @@ struct Apps {
     down: Router,
     replay: Router,
     full: Router,
+    unavailable: Router,
     main_key: Arc<TestKey>,
     second_rsa: Arc<TestKey>,
     replay_key: Arc<TestKey>,
@@ -148,6 +149,22 @@ async fn apps() -> Apps {
         .replay_store(MemoryReplayStore::new(1))
         .build()
         .unwrap();
+    // Unavailable: a shared store on a loopback port nothing listens on (connection refused).
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unavailable = JwtGuard::builder()
+        .issuer(replay_issuer())
+        .replay_store(
+            jwt_guard::RedisReplayStore::builder(format!("redis://127.0.0.1:{closed_port}/0"))
+                .timeout(Duration::from_millis(200))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
 
     Apps {
         main: main_app,
@@ -155,6 +172,7 @@ async fn apps() -> Apps {
         down: app(down.layer()),
         replay: app(replay.layer()),
         full: app(full.layer()),
+        unavailable: app(unavailable.layer()),
         main_key,
         second_rsa,
         replay_key,
@@ -359,6 +377,14 @@ fn cases(a: &Apps) -> Vec<Case> {
                     get_req("/whoami", &[("authorization", &bearer(&token))])
                 })
                 .collect(),
+        },
+        Case {
+            reason: Reason::ReplayStoreUnavailable,
+            app: a.unavailable.clone(),
+            requests: vec![get_req(
+                "/whoami",
+                &[("authorization", &bearer(&replay_token("no-store")))],
+            )],
         },
         main(
             Reason::OriginNotAllowed,

@@ -130,7 +130,7 @@ fn syntax_errors_name_the_line_but_never_repeat_it() {
     let err = parse_err(&with_store("redis_url = \"redis://h\"\nbogus = 1"));
     assert!(
         err.to_string()
-            .contains("line 6, column 1: unknown field `bogus`"),
+            .contains("line 6, column 1, key `replay_store.bogus`: unknown field `bogus`"),
         "{err}"
     );
 }
