@@ -283,7 +283,8 @@ async fn readyz(client: &reqwest::Client, serve: &Serve) -> (u16, Value) {
         .await
         .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let bytes = response.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
 }
 
 async fn wait_recovered(client: &reqwest::Client, serve: &Serve) {
