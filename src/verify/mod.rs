@@ -11,6 +11,9 @@ pub(crate) mod cache;
 pub(crate) mod jws;
 pub(crate) mod replay;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -97,7 +100,7 @@ impl Engine {
             _ => None,
         };
         let candidates = self.candidates(routed_iss, jws.alg)?;
-        let (index, key) = self.select_and_verify(&jws, &candidates).await?;
+        let (index, key) = self.select_and_verify(&jws, candidates.as_slice()).await?;
         let Some(authority) = self.authorities.get(index) else {
             return Err(Reason::UnknownIssuer.into());
         };
@@ -132,13 +135,17 @@ impl Engine {
 
         let verified = Verified::new(
             Arc::clone(&issuer.name),
-            jws.kid.clone(),
+            jws.kid,
             jws.alg,
-            accepted.tenant.clone(),
+            accepted.tenant,
             jws.claims,
         );
         // A replay-protected token is never cached: a second use must reach the replay store.
-        if let (Some(cache), false) = (&self.cache, issuer.replay) {
+        // Any other enters the cache on its second sighting (the doorkeeper).
+        if let Some(cache) = &self.cache
+            && !issuer.replay
+            && cache.admits(token)
+        {
             cache.insert(
                 token,
                 CachedToken {
@@ -178,38 +185,41 @@ impl Engine {
         Ok(Some(hit.verified.clone()))
     }
 
-    /// The issuers that may verify a token with this `iss` and `alg`, by index.
-    fn candidates(&self, iss: Option<&str>, alg: Algorithm) -> Result<Vec<usize>, Reason> {
+    /// The issuers that may verify a token with this `iss` and `alg`, by index. The usual case,
+    /// one issuer of that `iss`, allocates nothing.
+    fn candidates(&self, iss: Option<&str>, alg: Algorithm) -> Result<Candidates, Reason> {
+        let fits = |i: &usize| {
+            self.authorities
+                .get(*i)
+                .is_some_and(|a| a.issuer.algorithms.contains(&alg))
+        };
         let by_iss = iss.and_then(|iss| {
             self.authorities
                 .iter()
                 .position(|a| a.issuer.iss.as_deref() == Some(iss))
         });
-        let routed: Vec<usize> = match by_iss {
-            Some(index) => vec![index],
-            None => self
-                .authorities
+        if let Some(index) = by_iss {
+            return if fits(&index) {
+                Ok(Candidates::One([index]))
+            } else {
+                Err(Reason::AlgorithmNotAllowed)
+            };
+        }
+        let routed = || {
+            self.authorities
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| a.issuer.iss.is_none())
                 .map(|(i, _)| i)
-                .collect(),
         };
-        if routed.is_empty() {
+        if routed().next().is_none() {
             return Err(Reason::UnknownIssuer);
         }
-        let fitting: Vec<usize> = routed
-            .into_iter()
-            .filter(|i| {
-                self.authorities
-                    .get(*i)
-                    .is_some_and(|a| a.issuer.algorithms.contains(&alg))
-            })
-            .collect();
+        let fitting: Vec<usize> = routed().filter(fits).collect();
         if fitting.is_empty() {
             return Err(Reason::AlgorithmNotAllowed);
         }
-        Ok(fitting)
+        Ok(Candidates::Many(fitting))
     }
 
     /// Finds the key and checks the signature: at most one asymmetric check per token.
@@ -265,6 +275,23 @@ impl Engine {
             Ok((index, key))
         } else {
             Err(Reason::BadSignature.into())
+        }
+    }
+}
+
+/// The issuers a token may be verified by (indexes into [`Engine::authorities`]).
+enum Candidates {
+    /// The issuer of the token's `iss`: no allocation.
+    One([usize; 1]),
+    /// The issuers without an `iss` of their own.
+    Many(Vec<usize>),
+}
+
+impl Candidates {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Self::One(one) => one,
+            Self::Many(many) => many,
         }
     }
 }
