@@ -6,7 +6,12 @@
 //! allocates while a region is counted. The bounds are the counts measured when they were set
 //! (`cargo bench --bench allocs` prints the full table); a change that adds an allocation to a
 //! cache miss or to a hit fails here.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::alloc::System;
 use std::convert::Infallible;

@@ -37,6 +37,8 @@ pub(crate) struct Jws<'t> {
 }
 
 /// A decoded signature: inline up to [`INLINE_SIGNATURE`] bytes, on the heap beyond.
+// Large on purpose: inline, the signature of every usual token costs no allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Signature {
     Inline {
         bytes: [u8; INLINE_SIGNATURE],
