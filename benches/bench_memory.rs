@@ -2,8 +2,12 @@
 //! through `guard.layer()` in-process and reports the peak resident memory (`VmHWM`).
 //!
 //! ```text
-//! cargo bench --bench bench_memory -- [--cache-mib N|off] [--count N]
+//! cargo bench --bench bench_memory -- [--cache-mib N|off] [--count N] [--sightings N]
 //! ```
+//!
+//! `--sightings` (default 1) sends each token that many times in a row. With 1 (a flood of
+//! one-shot tokens) the cache's doorkeeper keeps every token out of the cache (issue 16); with
+//! 2 or more every token is cached, and the byte budget is what bounds the memory.
 //!
 //! `--cache-mib` is the token cache budget (default 32, the library's default; `off` turns the
 //! cache off, the baseline). The tokens are HS256 (minting and checking one costs a few
@@ -45,7 +49,7 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn run(cache: TokenCache, label: &str, count: u64) {
+async fn run(cache: TokenCache, label: &str, count: u64, sightings: u32) {
     let guard = rig::hs_guard(cache);
     let mut svc = rig::guarded(&guard);
     let key = rig::hs_key();
@@ -59,7 +63,7 @@ async fn run(cache: TokenCache, label: &str, count: u64) {
     let sample = mint(u64::MAX);
     let (hwm0, rss0) = memory();
     println!(
-        "cache {label}: {count} distinct HS256 tokens of {} bytes; before: VmHWM {:.1} MiB, VmRSS {:.1} MiB",
+        "cache {label}: {count} distinct HS256 tokens of {} bytes, each sent {sightings} time(s); before: VmHWM {:.1} MiB, VmRSS {:.1} MiB",
         sample.len(),
         mib(hwm0),
         mib(rss0)
@@ -68,8 +72,10 @@ async fn run(cache: TokenCache, label: &str, count: u64) {
     let step = (count / 10).max(1);
     for i in 0..count {
         let value = rig::bearer(&[mint(i)]).pop().expect("one value");
-        let status = rig::call(&mut svc, rig::request(&value)).await;
-        assert_eq!(status, StatusCode::OK, "token {i}");
+        for _ in 0..sightings {
+            let status = rig::call(&mut svc, rig::request(&value)).await;
+            assert_eq!(status, StatusCode::OK, "token {i}");
+        }
         if (i + 1) % step == 0 {
             let (hwm, rss) = memory();
             println!(
@@ -93,13 +99,17 @@ async fn run(cache: TokenCache, label: &str, count: u64) {
 }
 
 fn main() {
-    let mut cli = Cli::new("bench_memory", "[--cache-mib N|off] [--count N]");
+    let mut cli = Cli::new(
+        "bench_memory",
+        "[--cache-mib N|off] [--count N] [--sightings N]",
+    );
     if cli.is_test_run() {
         return;
     }
     let mut cache = TokenCache::Default;
     let mut label = "32 MiB (default)".to_owned();
     let mut count = 1_000_000u64;
+    let mut sightings = 1u32;
     while let Some((flag, value)) = cli.next_flag() {
         match (flag.as_str(), value.as_str()) {
             ("--cache-mib", "off") => {
@@ -112,8 +122,9 @@ fn main() {
                 label = format!("{n} MiB");
             }
             ("--count", n) => count = cli.parse(&flag, n),
+            ("--sightings", n) => sightings = cli.parse::<u32>(&flag, n).max(1),
             _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
-    cli::block_on(run(cache, &label, count));
+    cli::block_on(run(cache, &label, count, sightings));
 }

@@ -6,13 +6,22 @@
 //! - `guard`: `guard.layer()` with the default token cache (32 MiB);
 //! - `guard-nocache`: `guard.layer()` with the token cache off;
 //! - `issuer`: no app, only the key host: for `scripts/load` to run `examples/serve.rs` against
-//!   these keys and tokens. Prints `jwks URL` before `listening on`.
+//!   these keys and tokens, and for `scripts/load-oneshot` to share one key set and one token
+//!   file between several servers. Prints `jwks URL` before `listening on`.
 //!
 //! The guard gets its keys from a JWKS served on loopback by `jwt_guard::testing::TestIssuer`
-//! and loads them before listening; the `decode` server uses the same RSA key.
+//! and loads them before listening; the `decode` server uses the same key. With `--jwks URL`
+//! a server starts no issuer of its own and mints nothing: it uses the keys of that JWKS (of an
+//! `issuer` process), and its tokens are the ones that process wrote.
+//!
+//! `--alg ES256` mints (and `decode` checks) ES256 tokens instead of RS256 ones.
+//! `--instances K` serves K independent copies of the app, each on its own listener (K lines
+//! `listening on`): for `guard`, K guards with their own token caches, so that a load run on
+//! copy k presents tokens that guard has never seen (`scripts/load-oneshot`).
 //!
 //! ```text
 //! cargo bench --bench bench_server -- MODE [--threads N] [--tokens FILE] [--count N] [--listen ADDR]
+//!     [--alg RS256|ES256] [--jwks URL] [--instances K]
 //! ```
 //!
 //! It runs until killed, so plain `cargo bench` skips it (`bench = false` in `Cargo.toml`);
@@ -47,6 +56,9 @@ struct Args {
     tokens: Option<String>,
     count: usize,
     listen: String,
+    alg: jsonwebtoken::Algorithm,
+    jwks: Option<String>,
+    instances: usize,
 }
 
 const MODES: [&str; 5] = ["none", "decode", "guard", "guard-nocache", "issuer"];
@@ -55,7 +67,8 @@ const MODES: [&str; 5] = ["none", "decode", "guard", "guard-nocache", "issuer"];
 fn args() -> Option<Args> {
     let mut cli = Cli::new(
         "bench_server",
-        "none|decode|guard|guard-nocache|issuer [--threads N] [--tokens FILE] [--count N] [--listen ADDR]",
+        "none|decode|guard|guard-nocache|issuer [--threads N] [--tokens FILE] [--count N] \
+         [--listen ADDR] [--alg RS256|ES256] [--jwks URL] [--instances K]",
     );
     if cli.is_test_run() {
         return None;
@@ -72,6 +85,9 @@ fn args() -> Option<Args> {
         tokens: None,
         count: 10_000,
         listen: "127.0.0.1:0".into(),
+        alg: jsonwebtoken::Algorithm::RS256,
+        jwks: None,
+        instances: 1,
     };
     while let Some((flag, value)) = cli.next_flag() {
         match flag.as_str() {
@@ -79,6 +95,15 @@ fn args() -> Option<Args> {
             "--count" => parsed.count = cli.parse(&flag, &value),
             "--tokens" => parsed.tokens = Some(value),
             "--listen" => parsed.listen = value,
+            "--alg" => {
+                parsed.alg = match value.as_str() {
+                    "RS256" => jsonwebtoken::Algorithm::RS256,
+                    "ES256" => jsonwebtoken::Algorithm::ES256,
+                    _ => cli.fail("--alg: RS256 or ES256"),
+                }
+            }
+            "--jwks" => parsed.jwks = Some(value),
+            "--instances" => parsed.instances = cli.parse::<usize>(&flag, &value).max(1),
             _ => cli.fail(&format!("unknown option `{flag}`")),
         }
     }
@@ -105,28 +130,58 @@ async fn decode(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> (StatusC
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let issuer = TestIssuer::start().await;
-    let rsa = rig::key(&issuer, "rsa-1");
-    let tokens = rig::mint(&rsa, 0, args.count);
-    if let Some(path) = &args.tokens {
-        let mut text = tokens.join("\n");
-        text.push('\n');
-        std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
+/// The test issuer's key of this algorithm.
+fn kid(alg: jsonwebtoken::Algorithm) -> &'static str {
+    if alg == jsonwebtoken::Algorithm::ES256 {
+        "ec-1"
+    } else {
+        "rsa-1"
     }
-    if args.mode == "issuer" {
-        println!("jwks {}", issuer.jwks_url());
-        println!("listening on {}", issuer.jwks_url());
-        std::io::stdout().flush().map_err(|e| e.to_string())?;
-        return std::future::pending().await;
+}
+
+/// Where the keys come from: this process's own test issuer, or the JWKS of another one.
+enum Keys {
+    Own(TestIssuer),
+    Remote(String),
+}
+
+impl Keys {
+    fn issuer(&self) -> jwt_guard::Issuer {
+        match self {
+            Self::Own(issuer) => issuer.issuer(),
+            Self::Remote(url) => jwt_guard::Issuer::jwks(url).expect("JWKS URL").name("test"),
+        }
     }
-    let app = match args.mode.as_str() {
+
+    async fn decoding_key(&self, kid: &str) -> Result<jsonwebtoken::DecodingKey, String> {
+        match self {
+            Self::Own(issuer) => Ok(rig::decoding_key(issuer, kid)),
+            Self::Remote(url) => {
+                let text = reqwest::get(url)
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .text()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                let set: jsonwebtoken::jwk::JwkSet =
+                    serde_json::from_str(&text).map_err(|e| format!("{url}: {e}"))?;
+                let jwk = set
+                    .find(kid)
+                    .ok_or_else(|| format!("{url}: no key {kid}"))?;
+                jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+async fn app(args: &Args, keys: &Keys) -> Result<Router, String> {
+    Ok(match args.mode.as_str() {
         "none" => Router::new().route("/", get(ok)),
         "decode" => Router::new()
             .route("/", get(decode))
             .with_state(Arc::new(Floor {
-                key: rig::decoding_key(&issuer, "rsa-1"),
-                validation: rig::validation(jsonwebtoken::Algorithm::RS256),
+                key: keys.decoding_key(kid(args.alg)).await?,
+                validation: rig::validation(args.alg),
             })),
         mode => {
             let cache = if mode == "guard" {
@@ -134,20 +189,53 @@ async fn run(args: Args) -> Result<(), String> {
             } else {
                 TokenCache::Off
             };
-            let guard = rig::jwks_guard(&issuer, cache).await;
+            let guard = rig::guard(keys.issuer(), cache);
+            if !guard.warm_up().await {
+                return Err("JWKS did not load".into());
+            }
             Router::new().route("/", get(ok)).layer(guard.layer())
         }
+    })
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let keys = match &args.jwks {
+        Some(url) => Keys::Remote(url.clone()),
+        None => {
+            let issuer = TestIssuer::start().await;
+            let key = rig::key(&issuer, kid(args.alg));
+            let tokens = rig::mint(&key, 0, args.count);
+            if let Some(path) = &args.tokens {
+                let mut text = tokens.join("\n");
+                text.push('\n');
+                std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
+            }
+            if args.mode == "issuer" {
+                println!("jwks {}", issuer.jwks_url());
+                println!("listening on {}", issuer.jwks_url());
+                std::io::stdout().flush().map_err(|e| e.to_string())?;
+                return std::future::pending().await;
+            }
+            Keys::Own(issuer)
+        }
     };
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("bind {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on http://{addr}");
+    let mut servers = tokio::task::JoinSet::new();
+    for _ in 0..args.instances {
+        let app = app(&args, &keys).await?;
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("bind {}: {e}", args.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("listening on http://{addr}");
+        servers.spawn(async move { axum::serve(listener, app).await });
+    }
     std::io::stdout().flush().map_err(|e| e.to_string())?;
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| e.to_string())?;
-    drop(issuer);
+    while let Some(served) = servers.join_next().await {
+        served
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    drop(keys);
     Ok(())
 }
 

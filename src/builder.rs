@@ -159,7 +159,9 @@ impl JwtGuardBuilder {
         self
     }
 
-    /// The budget of the verified-token cache in bytes (default 32 MiB).
+    /// The budget of the verified-token cache in bytes (default 32 MiB). A verified token
+    /// enters the cache on its second sighting; 1/64 of the budget remembers the tokens seen
+    /// once (a fixed array of fingerprints), so a flood of one-shot tokens stays within it.
     pub fn token_cache_bytes(mut self, budget: u64) -> Self {
         self.token_cache = Some(budget);
         self

@@ -19,6 +19,12 @@ impl JwtGuard {
         Self { shared }
     }
 
+    /// The engine, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &crate::verify::Engine {
+        &self.shared.engine
+    }
+
     /// The layer for a whole router: answers CORS and requires a valid token on every request.
     #[must_use]
     pub fn layer(&self) -> JwtGuardLayer {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -17,7 +17,59 @@ use crate::layer::body::GuardBody;
 use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 
-type Verifying = Pin<Box<dyn Future<Output = Result<Verified, Rejection>> + Send>>;
+/// A cache miss in one allocation: the full verification, then the service and the request
+/// handed back for the inner call. One box for all of it (not a box for the verification and
+/// another for the service and request that wait for it).
+type Verifying<S, ReqBody> = Pin<Box<dyn Future<Output = Verdict<S, ReqBody>> + Send>>;
+
+/// What a finished verification hands back.
+struct Verdict<S, ReqBody> {
+    outcome: Result<Verified, Rejection>,
+    inner: S,
+    request: Request<ReqBody>,
+}
+
+/// The token of a cache miss, for the verification that outlives `call`: the header value it
+/// was found in, shared (an `http` header value is reference-counted `Bytes`: hyper's point
+/// into the bytes it read, so this is a count bump, not a copy), or the bytes themselves (a
+/// query token, cut out of the URI). Checked to be UTF-8 when made.
+pub(crate) enum MissToken {
+    /// `value[start..end]` is the token.
+    Header {
+        value: HeaderValue,
+        start: usize,
+        end: usize,
+    },
+    /// A token of its own.
+    Owned(Vec<u8>),
+}
+
+impl MissToken {
+    /// The header of `headers` that `token` was borrowed from, shared, with the token's place
+    /// in it. `None` when `token` lies in none of them (it is then copied).
+    pub(crate) fn from_headers(headers: &HeaderMap, token: &[u8]) -> Option<Self> {
+        let begin = token.as_ptr() as usize;
+        let end = begin.checked_add(token.len())?;
+        headers.values().find_map(|value| {
+            let bytes = value.as_bytes();
+            let base = bytes.as_ptr() as usize;
+            (begin >= base && end <= base.checked_add(bytes.len())?).then(|| Self::Header {
+                value: value.clone(),
+                start: begin - base,
+                end: end - base,
+            })
+        })
+    }
+
+    /// The token; `None` (refused as malformed) cannot happen: it was checked when made.
+    fn as_str(&self) -> Option<&str> {
+        let bytes = match self {
+            Self::Header { value, start, end } => value.as_bytes().get(*start..*end)?,
+            Self::Owned(bytes) => bytes,
+        };
+        std::str::from_utf8(bytes).ok()
+    }
+}
 
 /// What one request carries through the layer, from `call` to the end of its future: the
 /// shared state, the layer's mode and the request's `Origin` (for the CORS decoration).
@@ -52,23 +104,12 @@ pin_project! {
         /// A response made by the layer: a rejection or a preflight answer. `grpc`: the request
         /// was a gRPC one (for an answer to a poll after completion).
         Ready { response: Option<Box<Response<bytes::Bytes>>>, grpc: bool },
-        /// Verifying the token; then the request goes to `inner`.
-        Verifying { pending: Box<Pending<S, ReqBody>> },
+        /// Verifying the token; then the request goes to the inner service. `grpc`: the
+        /// request is a gRPC one (a refusal is answered in `grpc-status`).
+        Verifying { verify: Verifying<S, ReqBody>, grpc: bool },
         /// The inner service's response.
         Inner { #[pin] future: S::Future },
     }
-}
-
-/// A request waiting for its token's full verification (a cache miss).
-///
-/// Boxed, with the rejection of `State::Ready`, so that the future of a cache hit stays small:
-/// it is moved several times on its way to the executor, and a hit costs about a microsecond.
-struct Pending<S, ReqBody> {
-    verify: Verifying,
-    inner: Option<S>,
-    request: Option<Request<ReqBody>>,
-    /// The request is a gRPC one: a refusal is answered in `grpc-status`.
-    grpc: bool,
 }
 
 impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
@@ -127,31 +168,38 @@ where
     /// that was driven to readiness).
     pub(crate) fn verify(
         ctx: RequestCtx,
-        token: String,
+        token: MissToken,
         request: Request<ReqBody>,
         inner: S,
         checks: Arc<[ClaimCheck]>,
-    ) -> Self {
+    ) -> Self
+    where
+        S: Send + 'static,
+        ReqBody: Send + 'static,
+    {
         let grpc = is_grpc(&ctx.shared, &request);
         let shared = Arc::clone(&ctx.shared);
         let origin = ctx.origin.as_str().map(str::to_owned);
-        let verify: Verifying = Box::pin(async move {
-            let verified = shared.engine.verify(&token, origin.as_deref()).await?;
-            if all_allow(&checks, &verified) {
-                Ok(verified)
-            } else {
-                Err(check::failed(&verified))
+        let verify: Verifying<S, ReqBody> = Box::pin(async move {
+            let outcome = match token.as_str() {
+                Some(token) => shared.engine.verify(token, origin.as_deref()).await,
+                None => Err(Reason::MalformedCredential.into()),
+            };
+            let outcome = outcome.and_then(|verified| {
+                if all_allow(&checks, &verified) {
+                    Ok(verified)
+                } else {
+                    Err(check::failed(&verified))
+                }
+            });
+            Verdict {
+                outcome,
+                inner,
+                request,
             }
         });
         Self {
-            state: State::Verifying {
-                pending: Box::new(Pending {
-                    verify,
-                    inner: Some(inner),
-                    request: Some(request),
-                    grpc,
-                }),
-            },
+            state: State::Verifying { verify, grpc },
             ctx,
         }
     }
@@ -190,19 +238,21 @@ where
                     };
                     return Poll::Ready(Ok(finish_own(response, this.ctx)));
                 }
-                StateProj::Verifying { pending } => {
-                    let outcome = ready!(pending.verify.as_mut().poll(cx));
-                    let grpc = pending.grpc;
-                    let responder = &this.ctx.shared.responder;
-                    let response = match (outcome, pending.inner.take(), pending.request.take()) {
-                        (Ok(verified), Some(mut inner), Some(mut request)) => {
+                StateProj::Verifying { verify, grpc } => {
+                    let Verdict {
+                        outcome,
+                        mut inner,
+                        mut request,
+                    } = ready!(verify.as_mut().poll(cx));
+                    let grpc = *grpc;
+                    let response = match outcome {
+                        Ok(verified) => {
                             request.extensions_mut().insert(verified);
                             let future = inner.call(request);
                             this.state.set(State::Inner { future });
                             continue;
                         }
-                        (Err(rejection), _, _) => responder.respond(rejection, grpc),
-                        (Ok(_), _, _) => responder.response(Rejection::new(Reason::MalformedToken)),
+                        Err(rejection) => this.ctx.shared.responder.respond(rejection, grpc),
                     };
                     this.state.set(State::Ready {
                         response: Some(Box::new(response)),

@@ -1,6 +1,7 @@
 //! The service: [`admit`] decides what a request gets (① `Origin`, ② CORS, ③ token, ④ cache),
 //! and `call` is one `match` over that [`Admission`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -13,7 +14,7 @@ use crate::check::{self, ClaimCheck};
 use crate::cors::{self, RequestOrigin};
 use crate::identity::Verified;
 use crate::layer::body::GuardBody;
-use crate::layer::future::{RequestCtx, ResponseFuture};
+use crate::layer::future::{MissToken, RequestCtx, ResponseFuture};
 use crate::layer::shared::{Mode, Shared};
 use crate::reject::{Reason, Rejection};
 use crate::token;
@@ -115,7 +116,7 @@ enum Admission {
     /// query token).
     Hit(Verified, Option<Uri>),
     /// A token not in the cache, well-formed so far: verify it in full first.
-    Verify(String, Option<Uri>),
+    Verify(MissToken, Option<Uri>),
 }
 
 /// The request's `Origin` and its [`Admission`], in the order of the checks:
@@ -171,10 +172,15 @@ fn admit_from<B>(
         Some(Err(rejection)) => return Admission::Reject(rejection),
         None => {}
     }
-    // A miss. Every source yields ASCII or UTF-8 already: the conversion cannot fail, and
-    // fails closed if it did.
+    // A miss. Every source yields ASCII or UTF-8 already: the check cannot fail, and fails
+    // closed if it did.
     let token = found.check().and_then(|()| {
-        String::from_utf8(found.token.into_owned()).map_err(|_| Reason::MalformedCredential)
+        std::str::from_utf8(&found.token).map_err(|_| Reason::MalformedCredential)?;
+        Ok(match &found.token {
+            Cow::Borrowed(token) => MissToken::from_headers(req.headers(), token),
+            Cow::Owned(_) => None,
+        }
+        .unwrap_or_else(|| MissToken::Owned(found.token.into_owned())))
     });
     match token {
         Ok(token) => Admission::Verify(token, found.stripped_uri),

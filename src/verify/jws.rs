@@ -26,6 +26,11 @@ pub(crate) const MAX_HEADER_ENTRIES: usize = 32;
 pub(crate) const MAX_HEADER_DEPTH: usize = 4;
 /// The most bytes a `kid` may have.
 pub(crate) const MAX_KID_LEN: usize = 256;
+/// Signatures up to this many bytes (RSA-4096; ES512 is 132) are decoded without an allocation.
+const INLINE_SIGNATURE: usize = 512;
+/// Payloads up to this many bytes are decoded on the stack (a marketplace token's is a few
+/// hundred); larger ones into a vector.
+const STACK_PAYLOAD: usize = 4096;
 
 /// A parsed, not yet verified, compact JWS.
 #[derive(Debug)]
@@ -34,10 +39,55 @@ pub(crate) struct Jws<'t> {
     pub(crate) kid: Option<Arc<str>>,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`: what the signature covers.
     pub(crate) signing_input: &'t [u8],
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: Signature,
     pub(crate) claims: Map<String, Value>,
-    /// The claim set as sent (decoded from base64url), which `claims` was parsed from.
-    pub(crate) payload: Vec<u8>,
+    /// The claim set as sent, still in base64url (a slice of the token): decoded again only
+    /// in the rare case that needs the literal text (a tenant integer beyond 64 bits).
+    pub(crate) payload_b64: &'t [u8],
+}
+
+/// A decoded signature: inline up to [`INLINE_SIGNATURE`] bytes, on the heap beyond.
+// Large on purpose: inline, the signature of every usual token costs no allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Signature {
+    Inline {
+        bytes: [u8; INLINE_SIGNATURE],
+        len: usize,
+    },
+    Heap(Vec<u8>),
+}
+
+impl Signature {
+    fn decode(b64: &[u8]) -> Result<Self, Reason> {
+        let mut bytes = [0u8; INLINE_SIGNATURE];
+        if base64::decoded_len_estimate(b64.len()) <= INLINE_SIGNATURE {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(b64, &mut bytes)
+                .map_err(|_| Reason::MalformedToken)?;
+            return Ok(Self::Inline { bytes, len });
+        }
+        URL_SAFE_NO_PAD
+            .decode(b64)
+            .map(Self::Heap)
+            .map_err(|_| Reason::MalformedToken)
+    }
+}
+
+impl std::ops::Deref for Signature {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Inline { bytes, len } => bytes.get(..*len).unwrap_or_default(),
+            Self::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signature({} bytes)", self.len())
+    }
 }
 
 impl<'t> Jws<'t> {
@@ -74,11 +124,14 @@ impl<'t> Jws<'t> {
             return Err(Reason::BadHeader);
         }
 
-        let header_json = URL_SAFE_NO_PAD
-            .decode(header_b64)
+        // At most `MAX_HEADER_SEGMENT` base64url characters: 1,536 bytes, on the stack.
+        let mut header_buf = [0u8; MAX_HEADER_SEGMENT / 4 * 3];
+        let header_len = URL_SAFE_NO_PAD
+            .decode_slice(header_b64, &mut header_buf)
             .map_err(|_| Reason::MalformedToken)?;
+        let header_json = header_buf.get(..header_len).unwrap_or_default();
         let header = strict_json::parse_object(
-            &header_json,
+            header_json,
             JsonLimits {
                 max_depth: MAX_HEADER_DEPTH,
                 max_entries: MAX_HEADER_ENTRIES,
@@ -87,13 +140,21 @@ impl<'t> Jws<'t> {
         .map_err(|_| Reason::BadHeader)?;
         let (alg, kid) = check_header(&header)?;
 
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| Reason::MalformedToken)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| Reason::MalformedToken)?;
-        let claims = strict_json::parse_object(&payload, limits).map_err(|_| Reason::BadPayload)?;
+        let signature = Signature::decode(signature_b64)?;
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let heap;
+        let payload: &[u8] = if base64::decoded_len_estimate(payload_b64.len()) <= STACK_PAYLOAD {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(payload_b64, &mut stack)
+                .map_err(|_| Reason::MalformedToken)?;
+            stack.get(..len).unwrap_or_default()
+        } else {
+            heap = URL_SAFE_NO_PAD
+                .decode(payload_b64)
+                .map_err(|_| Reason::MalformedToken)?;
+            &heap
+        };
+        let claims = strict_json::parse_object(payload, limits).map_err(|_| Reason::BadPayload)?;
 
         Ok(Self {
             alg,
@@ -101,7 +162,7 @@ impl<'t> Jws<'t> {
             signing_input,
             signature,
             claims,
-            payload,
+            payload_b64,
         })
     }
 }
@@ -178,7 +239,7 @@ mod tests {
         let jws = parse(&t).unwrap();
         assert_eq!(jws.alg, Algorithm::RS256);
         assert_eq!(jws.kid.as_deref(), Some("k1"));
-        assert_eq!(jws.signature, b"sig");
+        assert_eq!(&*jws.signature, b"sig");
         assert_eq!(jws.claims["sub"], "a");
         assert_eq!(jws.signing_input, t.rsplit_once('.').unwrap().0.as_bytes());
     }
@@ -294,6 +355,53 @@ mod tests {
             parse(&format!("{over}.e30.c2ln")).map(|_| ()),
             Err(Reason::BadHeader)
         );
+    }
+
+    #[test]
+    fn long_signatures_and_payloads_decode_as_short_ones() {
+        let header = b64(r#"{"alg":"RS256"}"#);
+        for (sig_len, payload_len) in [
+            (0, 0),
+            (1, 10),
+            (511, 3000),
+            (512, 4095),
+            (513, 4097),
+            (1024, 6000),
+        ] {
+            let sig: Vec<u8> = (0..sig_len).map(|i| (i % 251) as u8).collect();
+            let payload = format!(r#"{{"x":"{}"}}"#, "p".repeat(payload_len));
+            let t = format!(
+                "{header}.{}.{}",
+                b64(&payload),
+                URL_SAFE_NO_PAD.encode(&sig)
+            );
+            let parsed = parse(&t);
+            if sig_len == 0 {
+                assert_eq!(parsed.map(|_| ()), Err(Reason::MalformedToken));
+                continue;
+            }
+            let jws = parsed.unwrap();
+            assert_eq!(&*jws.signature, &sig[..], "{sig_len}");
+            assert_eq!(jws.claims["x"].as_str().map(str::len), Some(payload_len));
+        }
+        // Non-canonical base64 (non-zero trailing bits) is refused in a long signature as in a
+        // short one: 700 and 100 bytes leave 4 unused bits in the last character.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for len in [100, 700] {
+            let good = URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+            let (body, last) = good.split_at(good.len() - 1);
+            let index = ALPHABET
+                .iter()
+                .position(|c| *c == last.as_bytes()[0])
+                .unwrap();
+            let bad = format!("{body}{}", ALPHABET[index | 1] as char);
+            assert!(parse(&format!("{header}.e30.{good}")).is_ok(), "{len}");
+            assert_eq!(
+                parse(&format!("{header}.e30.{bad}")).map(|_| ()),
+                Err(Reason::MalformedToken),
+                "{len}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub(crate) mod jws;
 pub(crate) mod redis;
 pub(crate) mod replay;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -123,22 +126,29 @@ impl Engine {
         if let [only] = candidates.as_slice() {
             *issuer_index = Some(*only);
         }
-        let (index, key) = self.select_and_verify(&jws, &candidates).await?;
+        let (index, key) = self.select_and_verify(&jws, candidates.as_slice()).await?;
         *issuer_index = Some(index);
         let Some(authority) = self.authorities.get(index) else {
             return Err(Reason::UnknownIssuer.into());
         };
         let issuer = &authority.issuer;
 
-        let accepted = issuer.policy.check(&jws.claims, &jws.payload, now)?;
+        let payload_b64 = jws.payload_b64;
+        let payload = move || {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload_b64)
+                .ok()
+        };
+        let accepted = issuer.policy.check(&jws.claims, &payload, now)?;
         issuer.policy.check_tenant(accepted.tenant.as_deref())?;
         check_origin(issuer, accepted.tenant.as_deref(), origin)?;
 
         let verified = Verified::new(
             Arc::clone(&issuer.name),
-            jws.kid.clone(),
+            jws.kid,
             jws.alg,
-            accepted.tenant.clone(),
+            accepted.tenant,
             jws.claims,
         );
         // The caller's checks come last, before a `jti` is spent on a token they refuse.
@@ -173,7 +183,11 @@ impl Engine {
         }
 
         // A replay-protected token is never cached: a second use must reach the replay store.
-        if let (Some(cache), false) = (&self.cache, issuer.replay) {
+        // Any other enters the cache on its second sighting (the doorkeeper).
+        if let Some(cache) = &self.cache
+            && !issuer.replay
+            && cache.admits(token)
+        {
             cache.insert(
                 token,
                 CachedToken {
@@ -222,38 +236,41 @@ impl Engine {
         }
     }
 
-    /// The issuers that may verify a token with this `iss` and `alg`, by index.
-    fn candidates(&self, iss: Option<&str>, alg: Algorithm) -> Result<Vec<usize>, Reason> {
+    /// The issuers that may verify a token with this `iss` and `alg`, by index. The usual case,
+    /// one issuer of that `iss`, allocates nothing.
+    fn candidates(&self, iss: Option<&str>, alg: Algorithm) -> Result<Candidates, Reason> {
+        let fits = |i: &usize| {
+            self.authorities
+                .get(*i)
+                .is_some_and(|a| a.issuer.algorithms.contains(&alg))
+        };
         let by_iss = iss.and_then(|iss| {
             self.authorities
                 .iter()
                 .position(|a| a.issuer.iss.as_deref() == Some(iss))
         });
-        let routed: Vec<usize> = match by_iss {
-            Some(index) => vec![index],
-            None => self
-                .authorities
+        if let Some(index) = by_iss {
+            return if fits(&index) {
+                Ok(Candidates::One([index]))
+            } else {
+                Err(Reason::AlgorithmNotAllowed)
+            };
+        }
+        let routed = || {
+            self.authorities
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| a.issuer.iss.is_none())
                 .map(|(i, _)| i)
-                .collect(),
         };
-        if routed.is_empty() {
+        if routed().next().is_none() {
             return Err(Reason::UnknownIssuer);
         }
-        let fitting: Vec<usize> = routed
-            .into_iter()
-            .filter(|i| {
-                self.authorities
-                    .get(*i)
-                    .is_some_and(|a| a.issuer.algorithms.contains(&alg))
-            })
-            .collect();
+        let fitting: Vec<usize> = routed().filter(fits).collect();
         if fitting.is_empty() {
             return Err(Reason::AlgorithmNotAllowed);
         }
-        Ok(fitting)
+        Ok(Candidates::Many(fitting))
     }
 
     /// Finds the key and checks the signature: at most one asymmetric check per token.
@@ -309,6 +326,23 @@ impl Engine {
             Ok((index, key))
         } else {
             Err(Reason::BadSignature.into())
+        }
+    }
+}
+
+/// The issuers a token may be verified by (indexes into [`Engine::authorities`]).
+enum Candidates {
+    /// The issuer of the token's `iss`: no allocation.
+    One([usize; 1]),
+    /// The issuers without an `iss` of their own.
+    Many(Vec<usize>),
+}
+
+impl Candidates {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Self::One(one) => one,
+            Self::Many(many) => many,
         }
     }
 }

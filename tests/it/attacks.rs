@@ -1477,6 +1477,8 @@ async fn r35_outage_and_key_removal() {
     let app = Guarded::new(&guard);
     let mut issuer = issuer;
     let rsa_token = issuer.token().subject("r").expires_in(3000).sign();
+    // Twice: the second sighting puts it in the verified-token cache.
+    app.passes(&rsa_token).await;
     app.passes(&rsa_token).await;
 
     // Past the TTL (10 min), the host fails: the stale set still verifies a new token (whose

@@ -94,12 +94,12 @@ impl ClaimsPolicy {
     /// Checks everything but the tenant allowlist's verdict, which [`Self::check_tenant`]
     /// gives separately so that a cached token re-runs it.
     ///
-    /// `payload` is the claim set as it was sent (the JSON `claims` was parsed from): the
-    /// literal of a tenant integer beyond 64 bits is read from it.
+    /// `payload` gives the claim set as it was sent (the JSON `claims` was parsed from), only
+    /// when asked: the literal of a tenant integer beyond 64 bits is read from it.
     pub(crate) fn check(
         &self,
         claims: &Map<String, Value>,
-        payload: &[u8],
+        payload: &dyn Fn() -> Option<Vec<u8>>,
         now: f64,
     ) -> Result<Accepted, Reason> {
         let dates = Dates {
@@ -152,7 +152,7 @@ impl ClaimsPolicy {
         let tenant = match &self.tenant {
             None => None,
             Some(policy) => Some(tenant_value(policy.path.lookup(claims), || {
-                raw_member(payload, &policy.path)
+                raw_member(&payload()?, &policy.path)
             })?),
         };
         Ok(Accepted { dates, tenant })

@@ -20,13 +20,13 @@ fn policy() -> ClaimsPolicy {
 
 fn check(p: &ClaimsPolicy, claims: Value) -> Result<Accepted, Reason> {
     let payload = serde_json::to_vec(&claims).unwrap();
-    p.check(claims.as_object().unwrap(), &payload, NOW)
+    p.check(claims.as_object().unwrap(), &|| Some(payload.clone()), NOW)
 }
 
 /// `check` of a payload given as text, as the token carried it.
 fn check_text(p: &ClaimsPolicy, payload: &str) -> Result<Accepted, Reason> {
     let claims: Map<String, Value> = serde_json::from_str(payload).unwrap();
-    p.check(&claims, payload.as_bytes(), NOW)
+    p.check(&claims, &|| Some(payload.as_bytes().to_vec()), NOW)
 }
 
 #[test]
