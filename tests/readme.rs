@@ -68,6 +68,13 @@ mod quick_start {
         main().unwrap();
     }
 }
+mod replicas {
+    include!("readme/replicas.rs");
+
+    pub(super) fn run() {
+        main().unwrap();
+    }
+}
 mod several {
     include!("readme/several.rs");
 }
@@ -86,6 +93,7 @@ mod versori {
 #[test]
 fn the_offline_snippets_run() {
     quick_start::run();
+    replicas::run();
     jwks_cors::run();
     extractors::run();
     claim_check::run();

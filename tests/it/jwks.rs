@@ -288,10 +288,20 @@ async fn an_outage_with_cached_keys_keeps_verifying() {
     ok(&app, &issuer.token().subject("f").sign(), "f").await;
     fetches_reach(&issuer, 5).await;
 
-    // The endpoint comes back: the next refresh installs a fresh set.
+    // The endpoint comes back: the next refresh installs a fresh set. The failed fetch above
+    // may still be finishing (it reached the server; its task may not have recorded the
+    // failure yet), and a request meanwhile joins it instead of starting another: try again,
+    // past the cooldown each time, until the sixth fetch is made.
     issuer.respond_with(JwksResponse::Keys);
-    clock.advance(secs(31));
-    ok(&app, &issuer.token().subject("g").sign(), "g").await;
+    for attempt in 0..200 {
+        clock.advance(secs(31));
+        let subject = format!("g{attempt}");
+        ok(&app, &issuer.token().subject(&subject).sign(), &subject).await;
+        if issuer.fetch_count() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     fetches_reach(&issuer, 6).await;
     fresh_again(&guard).await;
     assert_eq!(issuer.fetch_count(), 6);
@@ -663,6 +673,9 @@ async fn past_the_stale_bound_a_failing_endpoint_means_503() {
     ok(&app, &token, "a").await;
     ok(&app, &issuer.token().subject("b").sign(), "b").await;
     fetches_reach(&issuer, 2).await;
+    // The failed fetch reached the server; let its task record the failure, so that the
+    // request below starts the next fetch rather than joining this one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Past the bound: no key can be had. Neither a fresh token nor the cached one verifies.
     clock.advance(secs(31));
