@@ -138,20 +138,30 @@ impl IdentityHeaders {
         let Some(who) = verified else {
             return;
         };
-        if let Some(value) = printable(Some(who.issuer())) {
-            headers.insert(self.issuer.clone(), value);
-        }
-        if let Some(value) = printable(who.subject()) {
-            headers.insert(self.sub.clone(), value);
-        }
-        if let Some(value) = printable(who.tenant()) {
-            headers.insert(self.tenant.clone(), value);
-        }
-        let claims = serde_json::to_vec(who.claims()).unwrap_or_default();
-        if let Ok(value) = HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims)) {
-            headers.insert(self.claims.clone(), value);
+        let [issuer, sub, tenant, claims] = who.identity_values(identity_values);
+        for (name, value) in [
+            (&self.issuer, issuer),
+            (&self.sub, sub),
+            (&self.tenant, tenant),
+            (&self.claims, claims),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
+            }
         }
     }
+}
+
+/// The identity headers' values of a verified token (made once per token: the `Verified` keeps
+/// them): the issuer, `sub` and tenant when printable, and the claims as base64url JSON.
+fn identity_values(who: &Verified) -> crate::identity::IdentityValues {
+    let claims = serde_json::to_vec(who.claims()).unwrap_or_default();
+    [
+        printable(Some(who.issuer())),
+        printable(who.subject()),
+        printable(who.tenant()),
+        HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims)).ok(),
+    ]
 }
 
 /// A value for its own header: non-empty printable ASCII (0x20–0x7E) without a leading or
