@@ -24,6 +24,14 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Removes the hop-by-hop headers, and those `Connection` names.
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names, no hashing: most messages carry none of them (a `Connection`
+    // header is one of them, so the names it lists are only looked for after this).
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -196,6 +204,18 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_without_connection_go_too() {
+        let mut headers = HeaderMap::new();
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
     }
 
     #[test]
