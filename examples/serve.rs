@@ -12,13 +12,20 @@
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    jwt_guard::serve::init_tracing();
+fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let (Some(path), None) = (args.next(), args.next()) else {
         eprintln!("usage: serve PATH/TO/guard.toml");
         return ExitCode::from(2);
     };
-    jwt_guard::serve::run(path).await
+    // One worker per CPU this process may use; a current-thread runtime on one CPU.
+    let runtime = match jwt_guard::serve::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    jwt_guard::serve::init_tracing();
+    runtime.block_on(jwt_guard::serve::run(path))
 }

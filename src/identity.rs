@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(feature = "server")]
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -36,7 +38,15 @@ struct Inner {
     alg: Algorithm,
     tenant: Option<String>,
     claims: Map<String, Value>,
+    /// The identity headers' values of proxy mode, made once per verified token (a cached token
+    /// is the same `Verified`, so a repeated token does not serialize its claims again).
+    #[cfg(feature = "server")]
+    identity_values: OnceLock<IdentityValues>,
 }
+
+/// The values of proxy mode's identity headers: issuer, sub, tenant, claims (`None`: left out).
+#[cfg(feature = "server")]
+pub(crate) type IdentityValues = [Option<http::HeaderValue>; 4];
 
 impl Verified {
     pub(crate) fn new(
@@ -52,7 +62,18 @@ impl Verified {
             alg,
             tenant,
             claims,
+            #[cfg(feature = "server")]
+            identity_values: OnceLock::new(),
         }))
+    }
+
+    /// The identity headers' values, made by `make` the first time only.
+    #[cfg(feature = "server")]
+    pub(crate) fn identity_values(
+        &self,
+        make: impl FnOnce(&Self) -> IdentityValues,
+    ) -> &IdentityValues {
+        self.0.identity_values.get_or_init(|| make(self))
     }
 
     /// The configured name of the issuer whose key verified the token

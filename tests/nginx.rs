@@ -132,7 +132,6 @@ http {{
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("start nginx");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -177,6 +176,18 @@ http {{
         }
         let _ = tokio::time::timeout(BOUND, self.child.wait()).await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Nginx {
+    /// After a failed assertion: SIGTERM to the master, which stops its worker (a SIGKILL would
+    /// leave the worker behind).
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
     }
 }
 

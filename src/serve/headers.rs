@@ -24,6 +24,14 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Removes the hop-by-hop headers, and those `Connection` names.
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names, no hashing: most messages carry none of them (a `Connection`
+    // header is one of them, so the names it lists are only looked for after this).
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -138,20 +146,30 @@ impl IdentityHeaders {
         let Some(who) = verified else {
             return;
         };
-        if let Some(value) = printable(Some(who.issuer_name())) {
-            headers.insert(self.issuer.clone(), value);
-        }
-        if let Some(value) = printable(who.subject()) {
-            headers.insert(self.sub.clone(), value);
-        }
-        if let Some(value) = printable(who.tenant()) {
-            headers.insert(self.tenant.clone(), value);
-        }
-        let claims = serde_json::to_vec(who.claims()).unwrap_or_default();
-        if let Ok(value) = HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims)) {
-            headers.insert(self.claims.clone(), value);
+        let [issuer, sub, tenant, claims] = who.identity_values(identity_values);
+        for (name, value) in [
+            (&self.issuer, issuer),
+            (&self.sub, sub),
+            (&self.tenant, tenant),
+            (&self.claims, claims),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
+            }
         }
     }
+}
+
+/// The identity headers' values of a verified token (made once per token: the `Verified` keeps
+/// them): the issuer, `sub` and tenant when printable, and the claims as base64url JSON.
+fn identity_values(who: &Verified) -> crate::identity::IdentityValues {
+    let claims = serde_json::to_vec(who.claims()).unwrap_or_default();
+    [
+        printable(Some(who.issuer_name())),
+        printable(who.subject()),
+        printable(who.tenant()),
+        HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims)).ok(),
+    ]
 }
 
 /// A value for its own header: non-empty printable ASCII (0x20–0x7E) without a leading or
@@ -186,6 +204,18 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_without_connection_go_too() {
+        let mut headers = HeaderMap::new();
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
     }
 
     #[test]

@@ -22,6 +22,26 @@ use crate::config::Config;
 /// How long in-flight requests may take to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The runtime for [`run`], sized to the CPUs this process may use (its affinity mask, e.g.
+/// `taskset`, respected): with one CPU a current-thread runtime, as a single nginx worker (no
+/// cross-thread wake-ups or work-stealing bookkeeping per request); with more, a multi-thread
+/// runtime with one worker per CPU.
+///
+/// # Errors
+///
+/// When the runtime cannot be built (no threads, no epoll).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(cpus);
+        builder
+    };
+    builder.enable_all().build()
+}
+
 /// Logs with `tracing` to stderr, `RUST_LOG` respected (default `info`); does nothing where a
 /// subscriber is installed already.
 pub fn init_tracing() {
