@@ -265,3 +265,16 @@ fn every_rust_block_has_its_cargo_lines_with_real_features() {
         }
     }
 }
+
+#[test]
+fn the_reason_table_lists_every_code() {
+    let readme = readme();
+    for reason in jwt_guard::Reason::ALL {
+        let row = format!("| `{}` |", reason.code());
+        assert!(
+            readme.contains(&row),
+            "README.md's reason table has no row for {}",
+            reason.code()
+        );
+    }
+}
