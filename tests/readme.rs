@@ -196,7 +196,7 @@ fn the_readme_renders_without_rustdoc() {
     let readme = readme();
     for (info, body) in blocks(&readme) {
         assert!(
-            ["rust", "toml", "text", "json", "sh"].contains(&info.as_str()),
+            ["rust", "toml", "text", "json", "sh", "ini", "yaml"].contains(&info.as_str()),
             "code block attribute {info:?}: GitHub and crates.io show it as is"
         );
         if info == "rust" {
