@@ -5,7 +5,7 @@
 //! cargo run --release --example serve -- PATH/TO/guard.toml
 //! ```
 //!
-//! A thin wrapper over [`jwt_guard::serve::run`], the same program as the `jwt-guard serve`
+//! A thin wrapper over [`jwt_guard::serve::main`], the same program as the `jwt-guard serve`
 //! binary (`cargo install jwt-guard --features server`). Its command line, config file, routes
 //! and status codes are the project's serve contract: one line `listening on http://ADDR` on
 //! stdout, logs on stderr, exit 0 on SIGTERM or Ctrl-C, a configuration error names its key.
@@ -18,14 +18,5 @@ fn main() -> ExitCode {
         eprintln!("usage: serve PATH/TO/guard.toml");
         return ExitCode::from(2);
     };
-    // One worker per CPU this process may use; a current-thread runtime on one CPU.
-    let runtime = match jwt_guard::serve::runtime() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    jwt_guard::serve::init_tracing();
-    runtime.block_on(jwt_guard::serve::run(path))
+    jwt_guard::serve::main(path)
 }

@@ -14,10 +14,8 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+#[path = "support/serve.rs"]
+mod serve_process;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -28,10 +26,8 @@ use hyper_util::rt::TokioExecutor;
 use jwt_guard::testing::{JwksResponse, TestIssuer};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serve_process::{BOUND, Serve, refused};
 
-const BOUND: Duration = Duration::from_secs(30);
 const MARKETPLACE_ISS: &str = "https://marketplace.example";
 const DOWN_ISS: &str = "https://down.example";
 const ORIGIN: &str = "https://app.marketplace.example";
@@ -40,105 +36,6 @@ const SECRET: &str = "s3cr3t-VALUE-0123456789abcdefghijkl";
 
 // ---------------------------------------------------------------------------------------------
 // The process under test.
-
-fn serve_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("JWT_GUARD_SERVE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("serve{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --example serve --features config` (cargo test does)",
-        bin.display()
-    );
-    bin
-}
-
-struct ConfigFile(PathBuf);
-
-impl ConfigFile {
-    fn new(toml: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "jwt-guard-hardening-{}-{}.toml",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, toml).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn command(config: &Path, envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(serve_binary());
-    cmd.arg(config)
-        .env_remove("RUST_LOG")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// A running `serve` (killed on drop).
-struct Serve {
-    _child: Child,
-    base: String,
-    _config: ConfigFile,
-}
-
-impl Serve {
-    async fn start(toml: &str) -> Self {
-        let config = ConfigFile::new(toml);
-        let mut child = command(&config.0, &[]).spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::time::timeout(BOUND, stdout.read_line(&mut line))
-            .await
-            .expect("serve starts within the bound")
-            .unwrap();
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self {
-            _child: child,
-            base: format!("http://{addr}"),
-            _config: config,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-/// Runs `serve` with a config that must be refused: (status, stdout + stderr).
-async fn refused(toml: &str, envs: &[(&str, &str)]) -> (ExitStatus, String) {
-    let config = ConfigFile::new(toml);
-    let out = tokio::time::timeout(BOUND, command(&config.0, envs).output())
-        .await
-        .expect("serve exits within the bound")
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status, text)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Requests over HTTP/1.1 (reqwest) and HTTP/2 with prior knowledge (hyper).
@@ -298,7 +195,7 @@ async fn no_content_type_turns_a_refusal_into_a_2xx_over_http1_or_http2() {
     let marketplace = TestIssuer::start().await;
     let down = TestIssuer::start().await;
     down.respond_with(JwksResponse::Status(500));
-    let serve = Serve::start(&format!("{}{CORS}", config(&marketplace, &down, ""))).await;
+    let serve = Serve::start(&format!("{}{CORS}", config(&marketplace, &down, "")), &[]).await;
     let good = sign_raw(&marketplace, RS, &payload("\"acme\"", ""));
     let other_tenant = sign_raw(&marketplace, RS, &payload("\"globex\"", ""));
     let forged = format!("{}.AAAA", good.rsplit_once('.').unwrap().0);
@@ -454,7 +351,8 @@ async fn config_errors_never_print_a_secret_value_env_value_or_url_password() {
         ),
     ];
     for (toml, envs, needle) in cases {
-        let (status, text) = refused(&toml, &envs).await;
+        let (status, stdout, stderr) = refused(&toml, &envs).await;
+        let text = format!("{stdout}{stderr}");
         assert!(!status.success(), "{toml}");
         assert!(!text.contains("panicked"), "{text}");
         for leak in [SECRET, "s3cr3t"] {
@@ -475,7 +373,7 @@ async fn other_cookies_never_hide_the_token_cookie() {
     let marketplace = TestIssuer::start().await;
     let down = TestIssuer::start().await;
     let toml = config(&marketplace, &down, "[token]\nsources = [\"cookie:jwt\"]\n");
-    let serve = Serve::start(&toml).await;
+    let serve = Serve::start(&toml, &[]).await;
     let token = sign_raw(&marketplace, RS, &payload("\"acme\"", ""));
     let t = token.as_bytes();
     let cookie = |bytes: Vec<u8>| ("cookie", HeaderValue::from_bytes(&bytes).unwrap());
@@ -531,7 +429,7 @@ async fn two_tokens_in_one_credential_are_400_and_the_cap_is_per_token() {
         &down,
         "[token]\nsources = [\"header\", \"cookie:jwt\", \"query:access_token\"]\n",
     );
-    let serve = Serve::start(&toml).await;
+    let serve = Serve::start(&toml, &[]).await;
     // Tokens of about 4.1 KiB, at the cap and one byte over (padded through a claim).
     let sized = |len: usize| {
         for hp in 0..3 {
@@ -620,7 +518,7 @@ async fn keys_tenants_and_caps() {
         key
     };
     marketplace.set_jwks(vec![rsa.clone(), pad("n", 1), pad("e", 2)]);
-    let serve = Serve::start(&config(&marketplace, &down, "")).await;
+    let serve = Serve::start(&config(&marketplace, &down, ""), &[]).await;
     let whoami = serve.url("/whoami");
     let get = |token: String| {
         let whoami = whoami.clone();
@@ -689,7 +587,7 @@ async fn added_cors_headers_keep_bearer_preflights_and_max_age_is_an_alias() {
         ("max_age = \"3m\"\n", "180"),
     ] {
         let toml = format!("{}{CORS}{extra}", config(&marketplace, &down, ""));
-        let serve = Serve::start(&toml).await;
+        let serve = Serve::start(&toml, &[]).await;
         for requested in [
             "authorization",
             "authorization, x-request-id",

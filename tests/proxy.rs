@@ -993,13 +993,13 @@ async fn serve_refuses_a_bad_upstream_url_or_preset_before_listening_without_the
     ];
     for (table, key) in cases {
         let toml = format!("[[issuers]]\nsecret = \"{SECRET}\"\n{table}\n");
-        let (status, stderr) = refused(&toml, &[]).await;
+        let (status, _stdout, stderr) = refused(&toml, &[]).await;
         assert_eq!(status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(key), "{stderr}");
         assert!(!stderr.contains("hunter2"), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    let (status, stderr) = refused(
+    let (status, _stdout, stderr) = refused(
         &format!("[[issuers]]\npreset = \"nope\"\nsecret = \"{SECRET}\"\n"),
         &[],
     )

@@ -14,11 +14,11 @@
 
 #[path = "support/redis.rs"]
 mod redis_server;
+#[path = "support/serve.rs"]
+mod serve_process;
 
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jwt_guard::Algorithm;
@@ -26,11 +26,8 @@ use jwt_guard::testing::{TestKey, TokenBuilder};
 use redis_server::{RedisServer, free_port};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serve_process::{Serve, refused};
 
-/// Generous bound for a process to start or stop (a debug build on a busy machine).
-const BOUND: Duration = Duration::from_secs(30);
 /// The `timeout` of `[replay_store]` in these tests.
 const TIMEOUT_MS: u64 = 300;
 /// How far past the timeout a 503 may come on a busy machine before it counts as a hang.
@@ -45,128 +42,12 @@ const URL_VAR: &str = "REPLICAS_TEST_REDIS_URL";
 // ---------------------------------------------------------------------------------------------
 // The processes under test.
 
-fn serve_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("JWT_GUARD_SERVE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("serve{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the serve example is not built: {} is missing (cargo build --example serve)",
-        bin.display()
-    );
-    bin
-}
-
-struct ConfigFile(PathBuf);
-
-impl ConfigFile {
-    fn new(toml: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "jwt-guard-replicas-{}-{}.toml",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, toml).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn command(config: &Path, envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(serve_binary());
-    cmd.arg(config)
-        .env("RUST_LOG", "debug")
-        .env_remove(URL_VAR)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-fn collect(mut reader: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&out);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sink
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n])),
-            }
-        }
-    });
-    out
-}
-
-/// A running `serve` (with `RUST_LOG=debug`, so that every log line is captured).
-struct Serve {
-    _child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-    _config: ConfigFile,
-}
-
-impl Serve {
-    async fn start(toml: &str, envs: &[(&str, &str)]) -> Self {
-        let config = ConfigFile::new(toml);
-        let mut child = command(&config.0, envs).spawn().expect("spawn serve");
-        let stderr = collect(child.stderr.take().unwrap());
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let read = tokio::time::timeout(BOUND, stdout.read_line(&mut line)).await;
-        let Some(addr) = line.trim_end().strip_prefix("listening on http://") else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            panic!(
-                "no `listening on` line ({read:?}, {line:?}); stderr:\n{}",
-                stderr.lock().unwrap()
-            );
-        };
-        let base = format!("http://{addr}");
-        let _ = collect(stdout);
-        Self {
-            _child: child,
-            base,
-            stderr,
-            _config: config,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-/// Runs `serve` with a config that must be refused: (status, stdout, stderr).
-async fn refused(toml: &str, envs: &[(&str, &str)]) -> (ExitStatus, String, String) {
-    let config = ConfigFile::new(toml);
-    let out = tokio::time::timeout(BOUND, command(&config.0, envs).output())
-        .await
-        .expect("serve exits within the bound")
-        .unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `serve` logging at `debug` (so that every log line is captured and searched for the
+/// password).
+async fn start(toml: &str, envs: &[(&str, &str)]) -> Serve {
+    let mut all = vec![("RUST_LOG", "debug")];
+    all.extend_from_slice(envs);
+    Serve::start(toml, &all).await
 }
 
 /// Two issuers: `pandium` with replay protection, `plain` without; `store` is the
@@ -245,7 +126,7 @@ struct Answer {
 async fn whoami(client: &reqwest::Client, serve: &Serve, token: &str) -> Answer {
     let started = Instant::now();
     let res = client
-        .get(format!("{}/whoami", serve.base))
+        .get(serve.url("/whoami"))
         .bearer_auth(token)
         .send()
         .await
@@ -277,11 +158,7 @@ fn assert_unavailable(answer: &Answer) {
 }
 
 async fn readyz(client: &reqwest::Client, serve: &Serve) -> (u16, Value) {
-    let response = client
-        .get(format!("{}/readyz", serve.base))
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(serve.url("/readyz")).send().await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap())
@@ -307,10 +184,7 @@ async fn wait_recovered(client: &reqwest::Client, serve: &Serve) {
 async fn two_serve_processes_accept_a_jti_once_together_under_a_race() {
     let redis = RedisServer::start();
     let toml = config(&format!("redis_url = \"{}\"", redis.url()));
-    let replicas = [
-        Serve::start(&toml, &[]).await,
-        Serve::start(&toml, &[]).await,
-    ];
+    let replicas = [start(&toml, &[]).await, start(&toml, &[]).await];
     let replicas = Arc::new(replicas);
     let client = client();
 
@@ -357,7 +231,7 @@ async fn two_serve_processes_accept_a_jti_once_together_under_a_race() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
     let mut redis = RedisServer::start();
-    let serve = Serve::start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
+    let serve = start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
     let client = client();
     assert_eq!(
         whoami(&client, &serve, &token(&unique("up"))).await.status,
@@ -386,11 +260,7 @@ async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
     let answer = whoami(&client, &serve, &plain_token()).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["issuer"], "plain");
-    let health = client
-        .get(format!("{}/healthz", serve.base))
-        .send()
-        .await
-        .unwrap();
+    let health = client.get(serve.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 
     // A new server on the same port: back without a restart of serve.
@@ -409,7 +279,7 @@ async fn an_outage_gives_503_to_replay_checks_only_and_the_server_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_gives_503_without_a_hang_and_sigcont_recovers() {
     let redis = RedisServer::start();
-    let serve = Serve::start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
+    let serve = start(&config(&format!("redis_url = \"{}\"", redis.url())), &[]).await;
     let client = client();
     assert_eq!(
         whoami(&client, &serve, &token(&unique("up"))).await.status,
@@ -428,7 +298,7 @@ async fn a_stopped_redis_gives_503_without_a_hang_and_sigcont_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_started_before_redis_listens_answers_503_then_recovers() {
     let port = free_port();
-    let serve = Serve::start(
+    let serve = start(
         &config(&format!("redis_url = \"redis://127.0.0.1:{port}/0\"")),
         &[],
     )
@@ -448,7 +318,7 @@ async fn requirepass_through_the_environment_and_the_password_is_never_logged() 
     let client = client();
 
     // The right password, from `redis_url_env`.
-    let right = Serve::start(
+    let right = start(
         &config(&format!("redis_url_env = \"{URL_VAR}\"")),
         &[(URL_VAR, &redis.url())],
     )
@@ -459,7 +329,7 @@ async fn requirepass_through_the_environment_and_the_password_is_never_logged() 
 
     // A wrong one, in the file: 503, and the used jti is still not accepted.
     let wrong_password = "Wrong-pw-that-must-never-be-logged-19c";
-    let wrong = Serve::start(
+    let wrong = start(
         &config(&format!(
             "redis_url = \"redis://:{wrong_password}@127.0.0.1:{}/0\"",
             redis.port()
@@ -470,7 +340,7 @@ async fn requirepass_through_the_environment_and_the_password_is_never_logged() 
     assert_unavailable(&whoami(&client, &wrong, &token(&unique("wrong"))).await);
     assert_unavailable(&whoami(&client, &wrong, &t).await);
     // No password at all.
-    let none = Serve::start(
+    let none = start(
         &config(&format!(
             "redis_url = \"redis://127.0.0.1:{}/0\"",
             redis.port()

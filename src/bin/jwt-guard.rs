@@ -24,13 +24,5 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match jwt_guard::serve::runtime() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    jwt_guard::serve::init_tracing();
-    runtime.block_on(jwt_guard::serve::run(path))
+    jwt_guard::serve::main(path)
 }

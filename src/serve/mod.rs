@@ -48,4 +48,4 @@ mod status;
 mod run;
 
 pub use app::Server;
-pub use run::{init_tracing, run, runtime};
+pub use run::{init_tracing, main, run, runtime};

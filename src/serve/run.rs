@@ -54,6 +54,21 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// What `jwt-guard serve CONFIG` and the `serve` example run: a runtime sized to the CPUs this
+/// process may use ([`runtime`]), logging ([`init_tracing`]), then [`run`] until shutdown.
+#[must_use]
+pub fn main(path: impl AsRef<Path>) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing();
+    runtime.block_on(run(path))
+}
+
 /// The whole program for the configuration file at `path`: exit status 0 after a graceful
 /// shutdown (SIGTERM or Ctrl-C), 2 for a configuration error (its message, naming the key, on
 /// stderr), 1 when the address cannot be bound.

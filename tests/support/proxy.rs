@@ -2,12 +2,14 @@
 //! server in the test process, on a free loopback port), and a hyper client.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "serve.rs"]
+mod serve;
+#[allow(unused_imports)] // each test binary uses some of them
+pub use serve::{BOUND, Serve, refused};
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,183 +19,8 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
-
-/// Generous bound for a process to start, answer or stop (a debug build on a busy machine).
-pub const BOUND: Duration = Duration::from_secs(30);
-
-/// The built `serve` example (or `JWT_GUARD_SERVE_BIN`).
-pub fn serve_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("JWT_GUARD_SERVE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("serve{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the serve example is not built: {} is missing (`cargo test --all-features` builds it; \
-         alone: `cargo build --all-features --example serve`)",
-        bin.display()
-    );
-    bin
-}
-
-/// A file in the temp dir, removed on drop.
-pub struct TempFile(pub PathBuf);
-
-impl TempFile {
-    pub fn new(ext: &str, text: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "jwt-guard-proxy-test-{}-{}.{ext}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn collect(mut reader: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&out);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sink
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n])),
-            }
-        }
-    });
-    out
-}
-
-/// A running `serve` process.
-pub struct Serve {
-    pub child: Child,
-    pub addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-    _config: TempFile,
-}
-
-impl Serve {
-    /// Starts `serve` with this config and environment, and waits for its `listening on` line.
-    pub async fn start(toml: &str, envs: &[(&str, &str)]) -> Self {
-        let config = TempFile::new("toml", toml);
-        let mut child = Command::new(serve_binary())
-            .arg(&config.0)
-            .env("RUST_LOG", "warn")
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn serve");
-        let stderr = collect(child.stderr.take().unwrap());
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let read = tokio::time::timeout(BOUND, stdout.read_line(&mut line)).await;
-        let Ok(Ok(n)) = read else {
-            panic!("serve did not start: {:?}", stderr.lock().unwrap())
-        };
-        if n == 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            panic!("serve exited: {}", stderr.lock().unwrap());
-        }
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        let _rest = collect(stdout);
-        Self {
-            child,
-            addr,
-            stderr,
-            _config: config,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The peak resident set size of the process so far (`VmHWM`), in bytes.
-    pub fn peak_rss(&self) -> u64 {
-        let pid = self.child.id().expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .expect("VmHWM in /proc/PID/status");
-        let kb: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap();
-        kb * 1024
-    }
-
-    /// SIGTERM, and exit status 0.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running");
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let status = tokio::time::timeout(BOUND, self.child.wait())
-            .await
-            .expect("serve stops")
-            .unwrap();
-        assert!(status.success(), "{status:?}: {}", self.stderr());
-    }
-}
-
-/// Runs `serve` with a config it must refuse: (status, stderr).
-pub async fn refused(toml: &str, envs: &[(&str, &str)]) -> (ExitStatus, String) {
-    let config = TempFile::new("toml", toml);
-    let out = tokio::time::timeout(
-        BOUND,
-        Command::new(serve_binary())
-            .arg(&config.0)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("serve exits")
-    .unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // The upstream.
