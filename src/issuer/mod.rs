@@ -309,8 +309,15 @@ impl Issuer {
     /// all pass. For a check that only some routes need, see
     /// [`JwtGuardLayer::check`](crate::JwtGuardLayer::check).
     ///
-    /// The check runs once per token: a token that passed is kept in the verified-token cache,
-    /// so it must depend on the claims alone (not on time or outside state).
+    /// The check runs whenever a token is verified in full, never on a cache hit. A token that
+    /// passes is verified in full on its first two sightings (it enters the verified-token
+    /// cache on the second, or on a later one if another token's fingerprint took its place in
+    /// the cache's doorkeeper in between), then served from the cache without the check until
+    /// it has to be verified anew: its entry evicted or expired (an entry lives at most an
+    /// hour), or its key gone from its set. A token the check refuses is never cached, so it is
+    /// checked on every request; so is every token of a replay-protected issuer, and every token
+    /// with the cache off. The check must therefore depend on the claims alone (not on time or
+    /// outside state), and may run more than once for one token.
     ///
     /// ```
     /// use jwt_guard::{Issuer, presets::AppDirectClaims};
