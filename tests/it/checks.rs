@@ -1,6 +1,7 @@
-//! Claim checks: `Issuer::check` (per issuer, once per token) and `JwtGuardLayer::check` (per
-//! route layer, on every request, cached tokens included). A refusal is 403
-//! `insufficient_scope` with reason `claim_check_failed`.
+//! Claim checks: `Issuer::check` (per issuer, on every full verification: a passing token's
+//! first two sightings, not its cache hits) and `JwtGuardLayer::check` (per route layer, on
+//! every request, cached tokens included). A refusal is 403 `insufficient_scope` with reason
+//! `claim_check_failed`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
