@@ -124,7 +124,7 @@ impl<'t> Jws<'t> {
             return Err(Reason::BadHeader);
         }
 
-        // At most `MAX_HEADER_SEGMENT` base64url characters: 1,536 bytes, on the stack.
+        // At most `MAX_HEADER_SEGMENT` (8,192) base64url characters: 6,144 bytes, on the stack.
         let mut header_buf = [0u8; MAX_HEADER_SEGMENT / 4 * 3];
         let header_len = URL_SAFE_NO_PAD
             .decode_slice(header_b64, &mut header_buf)
