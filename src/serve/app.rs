@@ -1,31 +1,24 @@
 //! [`Server`]: built once from a [`Config`]: the guard, the routes of the contract, and the
 //! proxy in front of the upstream (`[upstream]`).
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::Response;
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{any, get};
 use serde_json::json;
 use tower_layer::Layer;
-use tower_service::Service;
 
 use super::proxy::Proxy;
-use super::public::is_public;
 use super::respond::json_response;
+use super::routes::{App, ProxyRoutes};
 use super::status::{self, Metrics};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::guard::JwtGuard;
 use crate::identity::Verified;
-use crate::layer::JwtGuardService;
 
 /// A configured server: the guard, its routes and, in proxy mode, the upstream's client.
 ///
@@ -35,8 +28,7 @@ use crate::layer::JwtGuardService;
 pub struct Server {
     listen: SocketAddr,
     guard: JwtGuard,
-    router: Router,
-    proxy: bool,
+    app: App,
 }
 
 impl Server {
@@ -51,19 +43,19 @@ impl Server {
         let metrics = config.metrics().then(Metrics::install);
         let upstream = config.upstream().cloned();
         let guard = config.build()?;
-        let router = match &upstream {
-            None => local_router(&guard, metrics),
+        let app = match &upstream {
+            None => App::Local(local_router(&guard, metrics)),
             Some(upstream) => {
                 let proxy = Proxy::new(upstream).map_err(|e| e.within("upstream"))?;
-                proxy_router(&guard, metrics, proxy, upstream.public_paths())
+                App::Proxy(proxy_routes(
+                    &guard,
+                    metrics,
+                    proxy,
+                    upstream.public_paths(),
+                ))
             }
         };
-        Ok(Self {
-            listen,
-            guard,
-            router,
-            proxy: upstream.is_some(),
-        })
+        Ok(Self { listen, guard, app })
     }
 
     /// The `listen` address of the configuration.
@@ -82,13 +74,21 @@ impl Server {
     /// Whether `[upstream]` made this server a proxy.
     #[must_use]
     pub fn is_proxy(&self) -> bool {
-        self.proxy
+        matches!(self.app, App::Proxy(_))
     }
 
     /// The routes, CORS layer included. In proxy mode, a request forwarded from a server of your
     /// own gets `X-Forwarded-For` only when [`serve`](Self::serve) runs it.
     pub fn router(&self) -> Router {
-        self.router.clone()
+        match &self.app {
+            App::Local(router) => router.clone(),
+            App::Proxy(service) => Router::new().fallback_service(service.clone()),
+        }
+    }
+
+    /// What [`serve`](Self::serve) calls for each request.
+    pub(super) fn app(&self) -> &App {
+        &self.app
     }
 }
 
@@ -107,27 +107,26 @@ fn local_router(guard: &JwtGuard, metrics: Option<Metrics>) -> Router {
 
 /// With `[upstream]`: `GET`/`HEAD` on the status routes are answered here; everything else
 /// (other methods on those paths included) goes through the layer to the upstream.
-fn proxy_router(
+fn proxy_routes(
     guard: &JwtGuard,
     metrics: Option<Metrics>,
     proxy: Proxy,
     public_paths: &[String],
-) -> Router {
-    let forward = Forward {
-        private: Arc::new(guard.auth_layer().layer(proxy.clone())),
-        public: Arc::new(guard.optional_auth_layer().layer(proxy)),
-        public_paths: public_paths.into(),
-    };
-    let healthz = get(healthz).fallback_service(forward.clone());
-    let readyz = get(status::readyz).with_state(guard.clone());
-    let mut router = Router::new()
-        .route("/healthz", healthz)
-        .route("/readyz", readyz.fallback_service(forward.clone()));
-    if let Some(metrics) = metrics {
-        let route: MethodRouter = get(status::metrics).with_state(metrics);
-        router = router.route("/metrics", route.fallback_service(forward.clone()));
-    }
-    router.fallback_service(forward).layer(guard.cors_layer())
+) -> ProxyRoutes {
+    let has_metrics = metrics.is_some();
+    let local = guard
+        .cors_layer()
+        .layer(status_routes(Router::new(), guard, metrics));
+    let public = guard
+        .cors_layer()
+        .layer(guard.optional_auth_layer().layer(proxy.clone()));
+    ProxyRoutes::new(
+        local,
+        has_metrics,
+        guard.layer().layer(proxy),
+        public,
+        public_paths,
+    )
 }
 
 /// `/healthz`, `/readyz` and (with `metrics = true`) `/metrics`, answered locally.
@@ -158,38 +157,4 @@ async fn whoami(
 
 async fn echo(req: Request) -> Response<Body> {
     json_response(&json!({ "method": req.method().as_str() }))
-}
-
-/// What the router does with a request for the upstream: a public path through the optional
-/// authentication layer, any other through the required one; then the proxy.
-#[derive(Clone)]
-struct Forward {
-    private: Arc<JwtGuardService<Proxy>>,
-    public: Arc<JwtGuardService<Proxy>>,
-    public_paths: Arc<[String]>,
-}
-
-impl Service<Request> for Forward {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let service = if is_public(req.uri().path(), &self.public_paths) {
-            &self.public
-        } else {
-            &self.private
-        };
-        // The proxy is always ready (its client queues for a pooled connection), and so is the
-        // layer around it: no `poll_ready` to drive.
-        let future = JwtGuardService::clone(service).call(req);
-        Box::pin(async move {
-            let response = future.await?;
-            Ok(response.map(Body::new))
-        })
-    }
 }

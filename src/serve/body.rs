@@ -15,17 +15,28 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(super) struct SentBody {
     inner: Body,
-    sent: Arc<Notify>,
+    sent: Option<Arc<Notify>>,
 }
 
 impl SentBody {
-    /// Wraps `inner`; an empty body is sent already.
-    pub(super) fn new(inner: Body, sent: Arc<Notify>) -> Self {
-        let body = Self { inner, sent };
-        if http_body::Body::is_end_stream(&body.inner) {
-            body.sent.notify_one();
+    /// Wraps `inner`, with what tells when it has been sent whole: `None` for an empty body,
+    /// which is sent with the head (no allocation then).
+    pub(super) fn new(inner: Body) -> (Self, Option<Arc<Notify>>) {
+        if http_body::Body::is_end_stream(&inner) {
+            return (Self { inner, sent: None }, None);
         }
-        body
+        let sent = Arc::new(Notify::new());
+        let body = Self {
+            inner,
+            sent: Some(Arc::clone(&sent)),
+        };
+        (body, Some(sent))
+    }
+
+    fn notify(&self) {
+        if let Some(sent) = &self.sent {
+            sent.notify_one();
+        }
     }
 }
 
@@ -39,8 +50,8 @@ impl http_body::Body for SentBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(None | Some(Err(_))) => self.sent.notify_one(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.sent.notify_one(),
+            Poll::Ready(None | Some(Err(_))) => self.notify(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.notify(),
             _ => {}
         }
         polled

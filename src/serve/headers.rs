@@ -1,8 +1,6 @@
 //! The headers of a forwarded request and of the upstream's response: hop-by-hop headers
 //! dropped, `Host` and `X-Forwarded-*`, the upstream's CORS headers, and the identity headers.
 
-use std::net::IpAddr;
-
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,51 +9,63 @@ use crate::identity::Verified;
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 and the ones proxies still meet; with those the
 /// `Connection` header names, they never cross the proxy in either direction.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-connection",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
 ];
 
 /// Removes the hop-by-hop headers, and those `Connection` names.
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names, no hashing: most messages carry none of them (a `Connection`
-    // header is one of them, so the names it lists are only looked for after this).
-    if !headers
-        .keys()
-        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
-    {
+    // One pass over the names, comparing parsed names (no hashing, no string compares for the
+    // standard ones), noting which are there: most messages carry none, or only
+    // `Connection: keep-alive`, and then nothing is allocated.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        for (bit, hop) in HOP_BY_HOP.iter().enumerate() {
+            if name == hop {
+                present |= 1 << bit;
+            }
+        }
+    }
+    if present == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    if present & 1 != 0 {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|name| !name.eq_ignore_ascii_case("close") && !name.is_empty())
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .filter(|name| !HOP_BY_HOP.contains(name))
             .collect();
         for name in named {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (bit, hop) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << bit) != 0 {
+            headers.remove(hop);
+        }
     }
 }
 
 /// `Host` becomes the upstream's authority, the client's goes to `X-Forwarded-Host`; the
-/// client's address is appended to `X-Forwarded-For`; `X-Forwarded-Proto` is set.
+/// client's address (`client_ip`, as text) is appended to `X-Forwarded-For`;
+/// `X-Forwarded-Proto` is set.
 pub(super) fn set_forwarded(
     headers: &mut HeaderMap,
     upstream_host: &HeaderValue,
     client_host: Option<HeaderValue>,
-    client_ip: Option<IpAddr>,
+    client_ip: Option<&HeaderValue>,
 ) {
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -67,23 +77,27 @@ pub(super) fn set_forwarded(
         None => headers.remove(&X_FORWARDED_HOST),
     };
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Some(ip) = client_ip {
-        // Several X-Forwarded-For lines are one list: joined, then this hop appended.
-        let mut list = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ");
-        if !list.is_empty() {
-            list.push_str(", ");
-        }
-        list.push_str(&ip.to_canonical().to_string());
-        if let Ok(value) = HeaderValue::from_str(&list) {
-            headers.insert(&X_FORWARDED_FOR, value);
-        }
+    let Some(ip) = client_ip else { return };
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        // The first hop (the usual case): the connection's own value, no allocation.
+        headers.insert(&X_FORWARDED_FOR, ip.clone());
+        return;
+    }
+    // Several X-Forwarded-For lines are one list: joined, then this hop appended.
+    let mut list = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !list.is_empty() {
+        list.push_str(", ");
+    }
+    list.push_str(ip.to_str().unwrap_or_default());
+    if let Ok(value) = HeaderValue::from_str(&list) {
+        headers.insert(&X_FORWARDED_FOR, value);
     }
 }
 
@@ -207,6 +221,39 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_line_and_token_counts_in_any_case() {
+        let mut headers = HeaderMap::new();
+        headers.append("connection", HeaderValue::from_static("close"));
+        headers.append(
+            "connection",
+            HeaderValue::from_static(" X-Hop-One ,, KEEP-ALIVE,x-hop-two"),
+        );
+        headers.insert("x-hop-one", HeaderValue::from_static("1"));
+        headers.insert("x-hop-two", HeaderValue::from_static("2"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("upgrade", HeaderValue::from_static("websocket"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn connection_close_alone_goes_and_nothing_else() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close"));
+        headers.insert(
+            "close",
+            HeaderValue::from_static("a header of that name stays"),
+        );
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 2);
+        assert!(!headers.contains_key("connection"));
+    }
+
+    #[test]
     fn hop_by_hop_headers_without_connection_go_too() {
         let mut headers = HeaderMap::new();
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
@@ -230,13 +277,27 @@ mod tests {
     }
 
     #[test]
+    fn the_first_hop_is_the_connections_own_value() {
+        let mut headers = HeaderMap::new();
+        let host = HeaderValue::from_static("upstream:3000");
+        let ip = HeaderValue::from_static("::1");
+        set_forwarded(&mut headers, &host, None, Some(&ip));
+        assert_eq!(headers["x-forwarded-for"], "::1");
+        assert!(!headers.contains_key("x-forwarded-host"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("   "));
+        set_forwarded(&mut headers, &host, None, Some(&ip));
+        assert_eq!(headers["x-forwarded-for"], "::1");
+    }
+
+    #[test]
     fn forwarded_for_is_one_list() {
         let mut headers = HeaderMap::new();
         headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
         let host = HeaderValue::from_static("upstream:3000");
         let client = Some(HeaderValue::from_static("api.example"));
-        set_forwarded(&mut headers, &host, client, "127.0.0.1".parse().ok());
+        let ip = HeaderValue::from_static("127.0.0.1");
+        set_forwarded(&mut headers, &host, client, Some(&ip));
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 127.0.0.1");
         assert_eq!(headers["host"], "upstream:3000");
         assert_eq!(headers["x-forwarded-host"], "api.example");

@@ -36,8 +36,12 @@ mod app;
 mod body;
 /// Hop-by-hop headers, `X-Forwarded-*` and the identity headers of a forwarded request.
 mod headers;
-/// The reverse proxy: one pooled client, forwarding, 502 and 504.
+/// The reverse proxy: forwarding, 502 and 504.
 mod proxy;
+/// The upstream's connections: hyper's HTTP/1 client connections, reused.
+mod pool;
+/// Proxy mode's dispatch (status routes or the upstream) and the service of a connection.
+mod routes;
 /// Which paths are public: `public_paths` and the dot-segment rule.
 mod public;
 /// The client's address and JSON responses (a leaf).

@@ -1,5 +1,5 @@
 //! [`Proxy`]: the inner service of proxy mode. Forwards what the layer let through to the
-//! upstream with one pooled client built at start-up, streams both bodies, and answers 502
+//! upstream over the connections of its [`Pool`], streams both bodies, and answers 502
 //! `bad_gateway` or 504 `gateway_timeout` when the upstream fails.
 
 use std::convert::Infallible;
@@ -13,24 +13,19 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use tokio::sync::Notify;
 use tower_service::Service;
 
 use super::body::SentBody;
 use super::headers::{IdentityHeaders, remove_cors, remove_hop_by_hop, set_forwarded};
+use super::pool::{Connector, Pool, SendError};
 use super::respond::{ClientAddr, json_status};
 use crate::config::Upstream;
 use crate::error::ConfigError;
 use crate::identity::Verified;
 
-/// How long an idle pooled connection to the upstream is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The reverse proxy: cloning is an `Arc` bump; every clone shares the client's pool.
+/// The reverse proxy: cloning is an `Arc` bump; every clone shares the pool.
 #[derive(Clone, Debug)]
 pub(super) struct Proxy {
     inner: Arc<Inner>,
@@ -38,24 +33,15 @@ pub(super) struct Proxy {
 
 #[derive(Debug)]
 struct Inner {
-    client: UpstreamClient,
-    scheme: Scheme,
-    authority: Authority,
+    pool: Pool,
     host: HeaderValue,
     path_prefix: String,
     timeout: Duration,
     identity: IdentityHeaders,
 }
 
-/// The client for the upstream's scheme: plain TCP, or TLS with the platform's roots.
-#[derive(Debug)]
-enum UpstreamClient {
-    Http(Client<HttpConnector, SentBody>),
-    Https(Client<hyper_rustls::HttpsConnector<HttpConnector>, SentBody>),
-}
-
 impl Proxy {
-    /// The proxy to `upstream`, with its client (built once: connections are reused). Errors
+    /// The proxy to `upstream`, with its pool (built once: connections are reused). Errors
     /// name keys of the `[upstream]` table.
     pub(super) fn new(upstream: &Upstream) -> Result<Self, ConfigError> {
         let authority: Authority = upstream
@@ -68,14 +54,8 @@ impl Proxy {
             ConfigError::invalid("identity_header_prefix", "not the start of a header name")
         })?;
         let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(upstream.timeout()));
         http.set_nodelay(true);
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .http1_preserve_header_case(true)
-            .http1_title_case_headers(false);
-        let client = if upstream.is_https() {
+        let (scheme, connector) = if upstream.is_https() {
             http.enforce_http(false);
             let https = hyper_rustls::HttpsConnectorBuilder::new()
                 .try_with_platform_verifier()
@@ -85,19 +65,19 @@ impl Proxy {
                 .https_only()
                 .enable_http1()
                 .wrap_connector(http);
-            UpstreamClient::Https(builder.build(https))
+            (Scheme::HTTPS, Connector::Https(https))
         } else {
-            UpstreamClient::Http(builder.build(http))
+            (Scheme::HTTP, Connector::Http(http))
         };
+        let target = Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query("/")
+            .build()
+            .map_err(|_| ConfigError::invalid("url", "not a valid URL"))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
-                scheme: if upstream.is_https() {
-                    Scheme::HTTPS
-                } else {
-                    Scheme::HTTP
-                },
-                authority,
+                pool: Pool::new(connector, target, upstream.timeout()),
                 host,
                 path_prefix: upstream.path_prefix().to_owned(),
                 timeout: upstream.timeout(),
@@ -130,36 +110,39 @@ impl Inner {
     /// Forwards one request the layer let through and streams the answer back.
     async fn forward(&self, req: Request<Body>) -> Response<Body> {
         let (mut parts, body) = req.into_parts();
-        let uri = match self.upstream_uri(&parts.uri) {
-            Ok(uri) => uri,
-            Err(()) => return bad_gateway("the request's path cannot be forwarded"),
+        let Some(uri) = self.upstream_uri(&parts.uri) else {
+            return bad_gateway("the request's path cannot be forwarded");
         };
         let verified = parts.extensions.remove::<Verified>();
-        let client_ip = parts.extensions.get::<ClientAddr>().map(|addr| addr.0.ip());
+        let client_ip = parts.extensions.remove::<ClientAddr>();
         let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
             let authority = parts.uri.authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
         remove_hop_by_hop(&mut parts.headers);
-        set_forwarded(&mut parts.headers, &self.host, client_host, client_ip);
+        set_forwarded(
+            &mut parts.headers,
+            &self.host,
+            client_host,
+            client_ip.as_ref().map(ClientAddr::value),
+        );
         self.identity.apply(&mut parts.headers, verified.as_ref());
         parts.uri = uri;
         parts.version = Version::HTTP_11;
 
-        let sent = Arc::new(Notify::new());
-        let request = Request::from_parts(parts, SentBody::new(body, Arc::clone(&sent)));
-        let pending = match &self.client {
-            UpstreamClient::Http(client) => client.request(request),
-            UpstreamClient::Https(client) => client.request(request),
-        };
-        // `timeout` bounds the connection attempt (the connector's) and, from the moment the
-        // whole request is sent, the wait for the response head (here).
+        let (body, sent) = SentBody::new(body);
+        let pending = self.pool.send(Request::from_parts(parts, body));
+        // `timeout` bounds the connection (TCP, TLS, handshake: the pool's) and, from the
+        // moment the whole request is sent, the wait for the response head (here).
         let timeout = self.timeout;
         let head_deadline = async move {
-            sent.notified().await;
+            if let Some(sent) = sent {
+                sent.notified().await;
+            }
             tokio::time::sleep(timeout).await;
         };
         let result = tokio::select! {
+            biased;
             result = pending => result,
             () = head_deadline => {
                 tracing::warn!(?timeout, "the upstream sent no response head in time");
@@ -173,59 +156,30 @@ impl Inner {
                 remove_cors(&mut parts.headers);
                 Response::from_parts(parts, Body::new(body))
             }
-            Err(error) if timed_out(&error) => {
-                tracing::warn!(error = %chain(&error), "the upstream did not accept the connection in time");
+            Err(error @ SendError::ConnectTimeout) => {
+                tracing::warn!(%error, ?timeout, "the upstream did not accept the connection in time");
                 gateway_timeout()
             }
             Err(error) => {
-                tracing::warn!(error = %chain(&error), "the upstream failed");
+                tracing::warn!(%error, "the upstream failed");
                 bad_gateway("the upstream refused the connection or failed mid-request")
             }
         }
     }
 
-    /// `url` + the request's path and query.
-    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ()> {
-        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    /// The request's path and query under `path_prefix`, in origin form.
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
         let path_and_query = if self.path_prefix.is_empty() {
-            PathAndQuery::try_from(path_and_query)
+            match uri.path_and_query() {
+                Some(path_and_query) => path_and_query.clone(),
+                None => PathAndQuery::from_static("/"),
+            }
         } else {
-            PathAndQuery::try_from(format!("{}{path_and_query}", self.path_prefix))
-        }
-        .map_err(|_| ())?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| ())
+            let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+            PathAndQuery::try_from(format!("{}{path_and_query}", self.path_prefix)).ok()?
+        };
+        Some(Uri::from(path_and_query))
     }
-}
-
-/// Whether the error comes from a connection attempt that timed out.
-fn timed_out(error: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// The error and its causes, for the log.
-fn chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// 502 `bad_gateway`.

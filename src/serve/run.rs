@@ -12,11 +12,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tower_service::Service;
 use tracing_subscriber::EnvFilter;
 
 use super::app::Server;
 use super::respond::ClientAddr;
+use super::routes::{App, AppBody, AppFuture};
 use crate::config::Config;
 
 /// How long in-flight requests may take to finish after the shutdown signal.
@@ -133,7 +133,7 @@ impl Server {
             .keep_alive(true);
         http.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
-        let router = self.router();
+        let app = self.app().clone();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -150,8 +150,8 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let service = ConnectionService {
-                router: router.clone(),
-                peer,
+                app: app.clone(),
+                client: ClientAddr::new(peer),
             };
             let connection = http
                 .serve_connection(TokioIo::new(stream), service)
@@ -173,22 +173,21 @@ impl Server {
     }
 }
 
-/// One connection's service: the router, with the client's address in each request.
+/// One connection's service: the app, with the client's address in each request.
 #[derive(Clone)]
 struct ConnectionService {
-    router: axum::Router,
-    peer: SocketAddr,
+    app: App,
+    client: ClientAddr,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
-    type Response = axum::response::Response;
+    type Response = hyper::Response<AppBody>;
     type Error = std::convert::Infallible;
-    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+    type Future = AppFuture;
 
     fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
-        req.extensions_mut().insert(ClientAddr(self.peer));
-        // A `Router` is always ready.
-        self.router.clone().call(req)
+        req.extensions_mut().insert(self.client.clone());
+        self.app.call(req)
     }
 }
 
