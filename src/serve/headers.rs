@@ -43,9 +43,16 @@ pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
             .map(str::trim)
-            .filter(|name| !name.eq_ignore_ascii_case("close") && !name.is_empty())
+            // `close`, and the names removed below anyway (`keep-alive`, the usual one), are
+            // compared as text: nothing parsed or allocated for them.
+            .filter(|name| {
+                !name.is_empty()
+                    && !name.eq_ignore_ascii_case("close")
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
+            })
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .filter(|name| !HOP_BY_HOP.contains(name))
             .collect();
         for name in named {
             headers.remove(name);
