@@ -13,17 +13,22 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http_body_util::Either;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tower_service::Service;
 
 use super::body::SentBody;
 use super::headers::{IdentityHeaders, remove_cors, remove_hop_by_hop, set_forwarded};
-use super::pool::{Connector, Pool, SendError};
+use super::pool::{Connector, Pool, PooledBody, SendError};
 use super::respond::{ClientAddr, json_status};
 use crate::config::Upstream;
 use crate::error::ConfigError;
 use crate::identity::Verified;
+
+/// The body of the proxy's responses: the upstream's, streamed (no box), or the proxy's own
+/// JSON (502, 504).
+pub(super) type ProxyBody = Either<PooledBody, Body>;
 
 /// The reverse proxy: cloning is an `Arc` bump; every clone shares the pool.
 #[derive(Clone, Debug)]
@@ -92,9 +97,9 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    type Response = Response<Body>;
+    type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -102,16 +107,20 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move { Ok(inner.forward(req.map(Body::new)).await) })
+        Box::pin(async move { Ok(inner.forward(req).await) })
     }
 }
 
 impl Inner {
     /// Forwards one request the layer let through and streams the answer back.
-    async fn forward(&self, req: Request<Body>) -> Response<Body> {
+    async fn forward<B>(&self, req: Request<B>) -> Response<ProxyBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let (mut parts, body) = req.into_parts();
         let Some(uri) = self.upstream_uri(&parts.uri) else {
-            return bad_gateway("the request's path cannot be forwarded");
+            return bad_gateway("the request's path cannot be forwarded").map(Either::Right);
         };
         let verified = parts.extensions.remove::<Verified>();
         let client_ip = parts.extensions.remove::<ClientAddr>();
@@ -146,7 +155,7 @@ impl Inner {
             result = pending => result,
             () = head_deadline => {
                 tracing::warn!(?timeout, "the upstream sent no response head in time");
-                return gateway_timeout();
+                return gateway_timeout().map(Either::Right);
             }
         };
         match result {
@@ -154,15 +163,16 @@ impl Inner {
                 let (mut parts, body) = response.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
                 remove_cors(&mut parts.headers);
-                Response::from_parts(parts, Body::new(body))
+                Response::from_parts(parts, Either::Left(body))
             }
             Err(error @ SendError::ConnectTimeout) => {
                 tracing::warn!(%error, ?timeout, "the upstream did not accept the connection in time");
-                gateway_timeout()
+                gateway_timeout().map(Either::Right)
             }
             Err(error) => {
                 tracing::warn!(%error, "the upstream failed");
                 bad_gateway("the upstream refused the connection or failed mid-request")
+                    .map(Either::Right)
             }
         }
     }

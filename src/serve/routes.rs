@@ -21,13 +21,14 @@ use http_body_util::Either;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::proxy::Proxy;
+use super::proxy::{Proxy, ProxyBody};
 use super::public::is_public;
 use crate::layer::{GuardBody, JwtGuardService, ResponseFuture};
 
-/// The body of a proxy-mode response: a status route's or a private path's (one layer), or a
-/// public path's (two layers).
-pub(super) type RoutesBody = Either<GuardBody<Body>, GuardBody<GuardBody<Body>>>;
+/// The body of a proxy-mode response: a status route's (under the CORS layer), or the proxy's
+/// under the full layer (a private path) or under two (a public path).
+pub(super) type RoutesBody =
+    Either<GuardBody<Body>, Either<GuardBody<ProxyBody>, GuardBody<GuardBody<ProxyBody>>>>;
 
 /// Proxy mode: the status routes (`GET`/`HEAD` on `/healthz`, `/readyz` and, with
 /// `metrics = true`, `/metrics`) locally, every other request to the upstream. Every response
@@ -133,12 +134,12 @@ where
             RoutesProj::Local { future } => future
                 .poll(cx)
                 .map(|result| result.map(|response| response.map(Either::Left))),
-            RoutesProj::Private { future } => future
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(Either::Left))),
-            RoutesProj::Public { future } => future
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(Either::Right))),
+            RoutesProj::Private { future } => future.poll(cx).map(|result| {
+                result.map(|response| response.map(|body| Either::Right(Either::Left(body))))
+            }),
+            RoutesProj::Public { future } => future.poll(cx).map(|result| {
+                result.map(|response| response.map(|body| Either::Right(Either::Right(body))))
+            }),
         }
     }
 }
