@@ -88,19 +88,31 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.route(req)
+    }
+}
+
+impl ProxyRoutes {
+    /// Routes `req`, cloning only the service it goes to (a connection's requests share one
+    /// `ProxyRoutes`; cloning it whole is a dozen reference counts per request).
+    pub(super) fn route<B>(&self, req: Request<B>) -> RoutesFuture<B>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         // The layers and the proxy are always ready (the pool opens a connection when none is
         // idle): no `poll_ready` to drive.
         if self.is_local(&req) {
             RoutesFuture::Local {
-                future: self.local.call(req.map(Body::new)),
+                future: self.local.clone().call(req.map(Body::new)),
             }
         } else if is_public(req.uri().path(), &self.public_paths) {
             RoutesFuture::Public {
-                future: self.public.call(req),
+                future: self.public.clone().call(req),
             }
         } else {
             RoutesFuture::Private {
-                future: self.private.call(req),
+                future: self.private.clone().call(req),
             }
         }
     }
@@ -161,8 +173,8 @@ impl App {
             Self::Local(router) => AppFuture::Local {
                 future: router.clone().call(req),
             },
-            Self::Proxy(service) => AppFuture::Proxy {
-                future: service.clone().call(req),
+            Self::Proxy(routes) => AppFuture::Proxy {
+                future: routes.route(req),
             },
         }
     }
