@@ -61,7 +61,10 @@ async fn http1_and_h2c_are_told_apart_however_the_first_bytes_arrive() {
     ] {
         let answer = exchange(&serve, &pieces, usize::MAX).await;
         let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{pieces:?}: {text}");
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{pieces:?}: {text}"
+        );
         assert!(text.ends_with("\r\n\r\nok"), "{text}");
     }
 
@@ -78,7 +81,11 @@ async fn http1_and_h2c_are_told_apart_however_the_first_bytes_arrive() {
     // is its SETTINGS (type 4 on stream 0).
     let mut h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // an empty SETTINGS frame
-    for pieces in [vec![&h2[..]], vec![&h2[..1], &h2[1..]], vec![&h2[..10], &h2[10..]]] {
+    for pieces in [
+        vec![&h2[..]],
+        vec![&h2[..1], &h2[1..]],
+        vec![&h2[..10], &h2[10..]],
+    ] {
         let answer = exchange(&serve, &pieces, 9).await;
         assert!(answer.len() >= 9, "{pieces:?}: {answer:?}");
         assert_eq!(answer[3], 4, "{pieces:?}: not a SETTINGS frame: {answer:?}");
