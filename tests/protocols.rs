@@ -1,7 +1,7 @@
-//! How `serve` tells HTTP/1.1 from HTTP/2 with prior knowledge on a new connection, black box:
-//! from its first bytes, however they are split across packets. HTTP/1 requests whose first
-//! packet is one byte (`G`, or `P`, which may also start HTTP/2's preface), and an HTTP/2
-//! preface sent in pieces, are each served in their own protocol.
+//! `serve`'s connections, black box: HTTP/1.1 and HTTP/2 with prior knowledge told apart from
+//! the first bytes, however they are split across packets (HTTP/1 requests whose first packet
+//! is one byte, `G`, or `P`, which may also start HTTP/2's preface; the preface sent in
+//! pieces); and connections that are silent or idle never hold up a shutdown.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -92,4 +92,47 @@ async fn http1_and_h2c_are_told_apart_however_the_first_bytes_arrive() {
         assert_eq!(&answer[5..9], &[0, 0, 0, 0], "{pieces:?}");
     }
     serve.stop().await;
+}
+
+/// Connections that never sent a byte (a browser's preconnected sockets), and one idle after a
+/// request: SIGTERM still ends `serve` at once, with exit status 0, not after the 10 s grace for
+/// requests in flight. (Each kind on its own, then all together.)
+#[tokio::test]
+async fn silent_and_idle_connections_do_not_hold_up_a_shutdown() {
+    // (A head left half-sent is a request in progress: it gets the grace, as it should.)
+    for (silent_count, with_idle, with_partial) in
+        [(3, false, false), (0, true, false), (3, true, false)]
+    {
+        let serve = Serve::start(CONFIG, &[]).await;
+        let mut silent = Vec::new();
+        for _ in 0..silent_count {
+            silent.push(TcpStream::connect(serve.addr).await.unwrap());
+        }
+        let mut open = Vec::new();
+        if with_idle {
+            let mut idle = TcpStream::connect(serve.addr).await.unwrap();
+            idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = [0u8; 512];
+            let n = idle.read(&mut answer).await.unwrap();
+            assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+            open.push(idle);
+        }
+        if with_partial {
+            let mut partial = TcpStream::connect(serve.addr).await.unwrap();
+            partial.write_all(b"GET /heal").await.unwrap();
+            open.push(partial);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let started = std::time::Instant::now();
+        serve.stop().await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "serve took {took:?} to stop (silent {silent_count}, idle {with_idle}, partial {with_partial})"
+        );
+        drop((silent, open));
+    }
 }

@@ -22,13 +22,6 @@ use crate::config::Config;
 /// How long in-flight requests may take to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a new connection may stay silent (hyper's header-read timeout, 30 s, takes over
-/// once it has sent something).
-const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What an HTTP/2 connection with prior knowledge (h2c) starts with (RFC 9113 §3.4).
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 /// The runtime for [`run`], sized to the CPUs this process may use (its affinity mask, e.g.
 /// `taskset`, respected): with one CPU a current-thread runtime, as a single nginx worker (no
 /// cross-thread wake-ups or work-stealing bookkeeping per request); with more, a multi-thread
@@ -139,11 +132,6 @@ impl Server {
             .preserve_header_case(true)
             .keep_alive(true);
         http.http2().timer(TokioTimer::new());
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .preserve_header_case(true)
-            .keep_alive(true);
         let graceful = GracefulShutdown::new();
         let app = self.app().clone();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -165,30 +153,12 @@ impl Server {
                 app: app.clone(),
                 client: ClientAddr::new(peer),
             };
-            let (http, http1, watcher) = (http.clone(), http1.clone(), graceful.watcher());
+            let connection = http
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
             tokio::spawn(async move {
-                // The first bytes tell HTTP/1 from HTTP/2's preface: an HTTP/1 connection is
-                // served by hyper's HTTP/1 connection directly, without the auto-detecting
-                // wrapper around every read (2 % of the throughput); anything that may be the
-                // start of the preface goes to the auto-detecting server.
-                let mut first = [0u8; H2_PREFACE.len()];
-                let peeked = tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.peek(&mut first));
-                let Ok(Ok(n)) = peeked.await else { return };
-                let Some(first) = first.get(..n).filter(|first| !first.is_empty()) else {
-                    return;
-                };
-                let io = TokioIo::new(stream);
-                let served = if H2_PREFACE.starts_with(first) {
-                    watcher
-                        .watch(http.serve_connection(io, service).into_owned())
-                        .await
-                } else {
-                    watcher
-                        .watch(http1.serve_connection(io, service))
-                        .await
-                        .map_err(Into::into)
-                };
-                if let Err(e) = served {
+                if let Err(e) = connection.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
             });
