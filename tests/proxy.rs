@@ -637,6 +637,34 @@ async fn metrics_only_with_metrics_true() {
     assert_eq!(upstream.last().uri, "/metrics");
     assert_eq!(upstream.hits(), 1);
     serve.stop().await;
+
+    // Proxy mode without metrics: GET /metrics is the upstream's; GET and HEAD on /healthz and
+    // /readyz stay local, a path that only looks like them does not.
+    let upstream = Upstream::start().await;
+    let serve = Serve::start(&proxy_config(&upstream.url(), ""), &[]).await;
+    let auth = bearer(&token);
+    let answer = get(&client, &serve.url("/metrics"), &[("authorization", &auth)]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(upstream.last().uri, "/metrics");
+    assert_eq!(get(&client, &serve.url("/metrics"), &[]).await.status, 401);
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("HEAD", "/healthz"),
+        ("GET", "/readyz"),
+    ] {
+        let answer = send(&client, method, &serve.url(path), &[], AnyBody::Full(None)).await;
+        assert!(
+            answer.status == 200 || answer.status == 503,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(upstream.hits(), 1);
+    for path in ["/healthz/", "/Healthz", "/readyz/x"] {
+        let answer = get(&client, &serve.url(path), &[("authorization", &auth)]).await;
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(upstream.last().uri, path, "{path}");
+    }
+    serve.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
