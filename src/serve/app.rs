@@ -101,6 +101,7 @@ fn local_router(guard: &JwtGuard, metrics: Option<Metrics>) -> Router {
         .route("/echo", any(echo))
         .route_layer(guard.auth_layer());
     status_routes(Router::new(), guard, metrics)
+        .0
         .merge(protected)
         .layer(guard.cors_layer())
 }
@@ -113,30 +114,40 @@ fn proxy_routes(
     proxy: Proxy,
     public_paths: &[String],
 ) -> ProxyRoutes {
-    let has_metrics = metrics.is_some();
-    let local = guard
-        .cors_layer()
-        .layer(status_routes(Router::new(), guard, metrics));
+    let (status, status_paths) = status_routes(Router::new(), guard, metrics);
+    let local = guard.cors_layer().layer(status);
     let public = guard
         .cors_layer()
         .layer(guard.optional_auth_layer().layer(proxy.clone()));
     ProxyRoutes::new(
         local,
-        has_metrics,
+        status_paths,
         guard.layer().layer(proxy),
         public,
         public_paths,
     )
 }
 
-/// `/healthz`, `/readyz` and (with `metrics = true`) `/metrics`, answered locally.
-fn status_routes(router: Router, guard: &JwtGuard, metrics: Option<Metrics>) -> Router {
+/// The status routes' paths: with `metrics = true`, all three; without, the first two.
+const STATUS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// `/healthz`, `/readyz` and (with `metrics = true`) `/metrics`, answered locally; and the
+/// paths it serves (what proxy mode keeps from the upstream).
+fn status_routes(
+    router: Router,
+    guard: &JwtGuard,
+    metrics: Option<Metrics>,
+) -> (Router, &'static [&'static str]) {
+    let [healthz_path, readyz_path, metrics_path] = STATUS_PATHS;
     let router = router
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(status::readyz).with_state(guard.clone()));
+        .route(healthz_path, get(healthz))
+        .route(readyz_path, get(status::readyz).with_state(guard.clone()));
     match metrics {
-        Some(metrics) => router.route("/metrics", get(status::metrics).with_state(metrics)),
-        None => router,
+        Some(metrics) => (
+            router.route(metrics_path, get(status::metrics).with_state(metrics)),
+            &STATUS_PATHS,
+        ),
+        None => (router, STATUS_PATHS.split_at(2).0),
     }
 }
 

@@ -35,9 +35,9 @@ pub(super) type RoutesBody =
 /// carries the CORS headers, and every preflight is answered, whatever the path.
 #[derive(Clone, Debug)]
 pub(super) struct ProxyRoutes {
-    /// The status routes under the CORS layer.
+    /// The status routes under the CORS layer, and their paths.
     local: JwtGuardService<Router>,
-    metrics: bool,
+    local_paths: &'static [&'static str],
     /// Under the full layer.
     private: JwtGuardService<Proxy>,
     /// Under the CORS and the optional authentication layers.
@@ -46,17 +46,17 @@ pub(super) struct ProxyRoutes {
 }
 
 impl ProxyRoutes {
-    /// `local` has the status routes (`/metrics` when `metrics`), under the CORS layer.
+    /// `local` serves `GET` and `HEAD` on `local_paths`, under the CORS layer.
     pub(super) fn new(
         local: JwtGuardService<Router>,
-        metrics: bool,
+        local_paths: &'static [&'static str],
         private: JwtGuardService<Proxy>,
         public: JwtGuardService<JwtGuardService<Proxy>>,
         public_paths: &[String],
     ) -> Self {
         Self {
             local,
-            metrics,
+            local_paths,
             private,
             public,
             public_paths: public_paths.into(),
@@ -66,11 +66,7 @@ impl ProxyRoutes {
     /// Whether the request is for a status route (compared as received, as axum's router does).
     fn is_local<B>(&self, req: &Request<B>) -> bool {
         (req.method() == Method::GET || req.method() == Method::HEAD)
-            && match req.uri().path() {
-                "/healthz" | "/readyz" => true,
-                "/metrics" => self.metrics,
-                _ => false,
-            }
+            && self.local_paths.contains(&req.uri().path())
     }
 }
 
