@@ -48,6 +48,8 @@ mod public;
 mod respond;
 /// `GET /readyz` and `GET /metrics`.
 mod status;
+/// One accepted connection: HTTP/1 or h2c, the idle limit, the graceful stop.
+mod connection;
 /// The program: configuration, listener, accept loop, signals.
 mod run;
 

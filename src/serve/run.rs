@@ -8,15 +8,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use super::app::Server;
-use super::respond::ClientAddr;
-use super::routes::{App, AppBody, AppFuture};
+use super::connection::Connections;
 use crate::config::Config;
 
 /// How long in-flight requests may take to finish after the shutdown signal.
@@ -123,16 +119,21 @@ pub async fn run(path: impl AsRef<Path>) -> ExitCode {
 
 impl Server {
     /// Serves HTTP/1.1 (keep-alive; header case kept as received, up to the upstream and back)
-    /// and HTTP/2 with prior knowledge (h2c) on `listener` until `shutdown` completes, then lets in-flight requests finish for
-    /// up to 10 seconds.
+    /// and HTTP/2 with prior knowledge (h2c) on `listener` until `shutdown` completes, then lets
+    /// in-flight requests finish for up to 10 seconds. A connection that spends 30 seconds
+    /// outside any request (silent, sending its head, or idle between requests) is closed.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        http.http1()
-            .timer(TokioTimer::new())
-            .preserve_header_case(true)
-            .keep_alive(true);
-        http.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
+        self.serve_with(listener, shutdown, Connections::new())
+            .await;
+    }
+
+    /// [`serve`](Self::serve), with the connections' settings (tests shorten the idle limit).
+    pub(super) async fn serve_with(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        connections: Connections,
+    ) {
         let app = self.app().clone();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -149,45 +150,12 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = ConnectionService {
-                app: app.clone(),
-                client: ClientAddr::new(peer),
-            };
-            let connection = http
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
-                }
-            });
+            connections.spawn(stream, peer, app.clone());
         }
         drop(listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if !connections.stop(SHUTDOWN_GRACE).await {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
         }
-    }
-}
-
-/// One connection's service: the app, with the client's address in each request.
-#[derive(Clone)]
-struct ConnectionService {
-    app: App,
-    client: ClientAddr,
-}
-
-impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
-    type Response = hyper::Response<AppBody>;
-    type Error = std::convert::Infallible;
-    type Future = AppFuture;
-
-    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
-        req.extensions_mut().insert(self.client.clone());
-        self.app.call(req)
     }
 }
 
