@@ -15,6 +15,7 @@
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -120,48 +121,32 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) on a pooled connection, or a new one, and
-    /// gives the response with a body that returns the connection when read to its end.
-    pub(super) async fn send(
-        &self,
-        mut request: Request<SentBody>,
-    ) -> Result<Response<PooledBody>, SendError> {
-        let mut may_reuse = true;
-        loop {
-            let idle = if may_reuse { self.take_idle() } else { None };
-            let reused = idle.is_some();
-            let (mut sender, copy) = match idle {
-                Some((sender, idle_for)) => {
-                    let copy = (idle_for >= self.shared.copy_after_idle)
-                        .then(|| HeadCopy::of(&request))
-                        .flatten();
-                    (sender, copy)
-                }
-                // Boxed: opening a connection is rare, and its future is most of the size of
-                // a request's (2.5 KB of 4 KB, allocated and moved for every request).
-                None => (Box::pin(self.connect()).await?, None),
-            };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let body = PooledBody::new(body, sender, Arc::clone(&self.shared));
-                    return Ok(Response::from_parts(parts, body));
-                }
-                Err(mut error) => {
-                    let unsent = error.take_message();
-                    let error = error.into_error();
-                    request = match (unsent, copy) {
-                        // Closed before a byte was written: once more, on a new connection.
-                        (Some(unsent), _) if reused => unsent,
-                        // Closed right after the head went out, before any answer.
-                        (None, Some(copy)) if error.is_incomplete_message() => copy.request(),
-                        _ => return Err(SendError::Request(error)),
-                    };
-                    tracing::debug!(%error, "a pooled connection was closed; sending again on a new one");
-                    may_reuse = false;
+    /// Sends `request` (origin-form URI, `Host` set) on a pooled connection, or a new one; the
+    /// response comes with a body that returns the connection when read to its end.
+    ///
+    /// On a pooled connection, the request is handed to it here and now; the future only waits
+    /// for the answer (a few hundred bytes, where an `async fn` holding the request, its copy and
+    /// every step's state took over a kilobyte, allocated and copied for every request).
+    pub(super) fn send(&self, request: Request<SentBody>) -> Sending {
+        let shared = Arc::clone(&self.shared);
+        let state = match self.take_idle() {
+            Some((mut sender, idle_for)) => {
+                let copy = (idle_for >= shared.copy_after_idle)
+                    .then(|| HeadCopy::of(&request))
+                    .flatten()
+                    .map(Box::new);
+                let trying = Box::pin(sender.try_send_request(request));
+                SendState::Trying {
+                    sender,
+                    copy,
+                    trying,
                 }
             }
-        }
+            None => SendState::Fresh {
+                future: Box::pin(Arc::clone(&shared).send_new(request)),
+            },
+        };
+        Sending { shared, state }
     }
 
     /// The newest idle connection that is ready, and how long it was idle; drops the expired
@@ -193,34 +178,6 @@ impl Pool {
             // Otherwise it is finishing its last response: left for a later request.
         }
         None
-    }
-
-    /// A new connection, its driver spawned on the runtime.
-    async fn connect(&self) -> Result<SendRequest<SentBody>, SendError> {
-        let shared = &self.shared;
-        let connecting = async {
-            match &shared.connector {
-                Connector::Http(connector) => {
-                    let io = connector
-                        .clone()
-                        .call(shared.target.clone())
-                        .await
-                        .map_err(|e| SendError::Connect(e.into()))?;
-                    handshake(io).await
-                }
-                Connector::Https(connector) => {
-                    let io = connector
-                        .clone()
-                        .call(shared.target.clone())
-                        .await
-                        .map_err(SendError::Connect)?;
-                    handshake(io).await
-                }
-            }
-        };
-        tokio::time::timeout(shared.connect_timeout, connecting)
-            .await
-            .map_err(|_| SendError::ConnectTimeout)?
     }
 }
 
@@ -256,7 +213,7 @@ impl HeadCopy {
         })
     }
 
-    fn request(self) -> Request<SentBody> {
+    fn request(self: Box<Self>) -> Request<SentBody> {
         let (body, _) = SentBody::new(axum::body::Body::empty());
         let mut request = Request::new(body);
         *request.method_mut() = self.method;
@@ -289,6 +246,46 @@ where
 }
 
 impl Shared {
+    /// Opens a new connection and sends `request` on it, once.
+    async fn send_new(
+        self: Arc<Self>,
+        request: Request<SentBody>,
+    ) -> Result<Response<PooledBody>, SendError> {
+        let mut sender = self.connect().await?;
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(PooledBody::response(response, sender, self)),
+            Err(error) => Err(SendError::Request(error.into_error())),
+        }
+    }
+
+    /// A new connection, its driver spawned on the runtime.
+    async fn connect(&self) -> Result<SendRequest<SentBody>, SendError> {
+        let shared = self;
+        let connecting = async {
+            match &shared.connector {
+                Connector::Http(connector) => {
+                    let io = connector
+                        .clone()
+                        .call(shared.target.clone())
+                        .await
+                        .map_err(|e| SendError::Connect(e.into()))?;
+                    handshake(io).await
+                }
+                Connector::Https(connector) => {
+                    let io = connector
+                        .clone()
+                        .call(shared.target.clone())
+                        .await
+                        .map_err(SendError::Connect)?;
+                    handshake(io).await
+                }
+            }
+        };
+        tokio::time::timeout(shared.connect_timeout, connecting)
+            .await
+            .map_err(|_| SendError::ConnectTimeout)?
+    }
+
     /// Puts a connection whose response was read whole back in the list.
     fn give_back(&self, sender: SendRequest<SentBody>) {
         if sender.is_closed() {
@@ -305,6 +302,90 @@ impl Shared {
     }
 }
 
+/// The answer to a request a pooled connection was given: the future of [`Pool::send`].
+pub(super) struct Sending {
+    shared: Arc<Shared>,
+    state: SendState,
+}
+
+/// hyper's future of a request handed to a connection.
+type Trying = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    Response<Incoming>,
+                    hyper::client::conn::TrySendError<Request<SentBody>>,
+                >,
+            > + Send,
+    >,
+>;
+
+enum SendState {
+    /// On a pooled connection: the request, or a copy of its head, may go again on a new one.
+    Trying {
+        sender: SendRequest<SentBody>,
+        copy: Option<Box<HeadCopy>>,
+        trying: Trying,
+    },
+    /// On a new connection (none was idle, or the pooled one failed): once.
+    Fresh {
+        future: Pin<Box<dyn Future<Output = Result<Response<PooledBody>, SendError>> + Send>>,
+    },
+    /// Answered.
+    Done,
+}
+
+impl Future for Sending {
+    type Output = Result<Response<PooledBody>, SendError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                SendState::Trying { trying, .. } => {
+                    let Poll::Ready(result) = trying.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let SendState::Trying { sender, copy, .. } =
+                        std::mem::replace(&mut this.state, SendState::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    let mut error = match result {
+                        Ok(response) => {
+                            let shared = Arc::clone(&this.shared);
+                            return Poll::Ready(Ok(PooledBody::response(response, sender, shared)));
+                        }
+                        Err(error) => error,
+                    };
+                    let unsent = error.take_message();
+                    let error = error.into_error();
+                    let request = match (unsent, copy) {
+                        // Closed before a byte was written: once more, on a new connection.
+                        (Some(unsent), _) => unsent,
+                        // Closed right after the head went out, before any answer.
+                        (None, Some(copy)) if error.is_incomplete_message() => copy.request(),
+                        _ => return Poll::Ready(Err(SendError::Request(error))),
+                    };
+                    tracing::debug!(%error, "a pooled connection was closed; sending again on a new one");
+                    this.state = SendState::Fresh {
+                        future: Box::pin(Arc::clone(&this.shared).send_new(request)),
+                    };
+                }
+                SendState::Fresh { future } => {
+                    let Poll::Ready(result) = future.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    this.state = SendState::Done;
+                    return Poll::Ready(result);
+                }
+                // Polled after its answer: a caller's mistake, never a panic.
+                SendState::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
 /// The upstream's response body; the connection goes back to the pool when it has been read to
 /// its end, and is closed when the body is dropped before.
 #[derive(Debug)]
@@ -314,6 +395,16 @@ pub(super) struct PooledBody {
 }
 
 impl PooledBody {
+    /// The response, its body returning `sender` to the pool once read whole.
+    fn response(
+        response: Response<Incoming>,
+        sender: SendRequest<SentBody>,
+        shared: Arc<Shared>,
+    ) -> Response<Self> {
+        let (parts, body) = response.into_parts();
+        Response::from_parts(parts, Self::new(body, sender, shared))
+    }
+
     fn new(inner: Incoming, sender: SendRequest<SentBody>, shared: Arc<Shared>) -> Self {
         let mut body = Self {
             inner,
@@ -451,6 +542,49 @@ mod tests {
             } else {
                 assert!(matches!(result, Err(SendError::Request(_))), "{method}");
             }
+        }
+    }
+
+    /// A connection that was gone before a byte of the request was written gives the request
+    /// back untouched: it goes out once more on a new connection, whatever its method and body
+    /// (nothing of it reached the upstream), and the upstream reads it once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_given_back_unsent_goes_out_again_whatever_its_method() {
+        for method in [Method::GET, Method::POST, Method::PATCH] {
+            let (target, requests, _cue) = upstream_closing_on_cue();
+            let pool = Pool::new(
+                Connector::Http(HttpConnector::new()),
+                target,
+                Duration::from_secs(5),
+            );
+            // A connection whose driver is gone: hyper hands the request back unsent.
+            let (io, _peer) = tokio::io::duplex(1024);
+            let (mut sender, connection) = http1::Builder::new()
+                .handshake::<_, SentBody>(hyper_util::rt::TokioIo::new(io))
+                .await
+                .unwrap();
+            drop(connection);
+            let (body, _) = SentBody::new(http_body_util::Full::new(Bytes::from_static(b"x")));
+            let request = Request::builder()
+                .method(&method)
+                .uri("/")
+                .header("host", "upstream")
+                .body(body)
+                .unwrap();
+            let trying = Box::pin(sender.try_send_request(request));
+            let sending = Sending {
+                shared: Arc::clone(&pool.shared),
+                state: SendState::Trying {
+                    sender,
+                    copy: None,
+                    trying,
+                },
+            };
+            let response = sending.await.unwrap();
+            assert_eq!(response.status(), 200, "{method}");
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok", "{method}");
+            assert_eq!(requests.load(Ordering::SeqCst), 1, "{method}: read once");
         }
     }
 }

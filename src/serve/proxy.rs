@@ -15,12 +15,13 @@ use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::Either;
 use hyper_util::client::legacy::connect::HttpConnector;
+use pin_project_lite::pin_project;
 use serde_json::json;
 use tower_service::Service;
 
 use super::body::SentBody;
 use super::headers::{IdentityHeaders, remove_cors, remove_hop_by_hop, set_forwarded};
-use super::pool::{Connector, Pool, PooledBody, SendError};
+use super::pool::{Connector, Pool, PooledBody, SendError, Sending};
 use super::respond::{ClientAddr, json_status};
 use crate::config::Upstream;
 use crate::error::ConfigError;
@@ -99,28 +100,28 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+    type Future = ProxyFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(async move { Ok(inner.forward(req).await) })
+        self.inner.forward(req)
     }
 }
 
 impl Inner {
-    /// Forwards one request the layer let through and streams the answer back.
-    async fn forward<B>(&self, req: Request<B>) -> Response<ProxyBody>
+    /// Forwards one request the layer let through: the head is made and handed to a
+    /// connection here; the future waits for the answer, whose body streams back.
+    fn forward<B>(&self, req: Request<B>) -> ProxyFuture
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
         let Some(uri) = self.upstream_uri(&parts.uri) else {
-            return bad_gateway("the request's path cannot be forwarded").map(Either::Right);
+            return ProxyFuture::answered(bad_gateway("the request's path cannot be forwarded"));
         };
         let verified = parts.extensions.remove::<Verified>();
         let client_ip = parts.extensions.remove::<ClientAddr>();
@@ -140,40 +141,27 @@ impl Inner {
         parts.version = Version::HTTP_11;
 
         let (body, sent) = SentBody::new(body);
-        let pending = self.pool.send(Request::from_parts(parts, body));
+        let sending = self.pool.send(Request::from_parts(parts, body));
         // `timeout` bounds the connection (TCP, TLS, handshake: the pool's) and, from the
         // moment the whole request is sent, the wait for the response head (here).
         let timeout = self.timeout;
-        let head_deadline = async move {
-            if let Some(sent) = sent {
-                sent.notified().await;
-            }
-            tokio::time::sleep(timeout).await;
+        let deadline = match sent {
+            None => HeadDeadline::Now {
+                sleep: tokio::time::sleep(timeout),
+            },
+            Some(sent) => HeadDeadline::AfterBody {
+                future: Box::pin(async move {
+                    sent.notified().await;
+                    tokio::time::sleep(timeout).await;
+                }),
+            },
         };
-        let result = tokio::select! {
-            biased;
-            result = pending => result,
-            () = head_deadline => {
-                tracing::warn!(?timeout, "the upstream sent no response head in time");
-                return gateway_timeout().map(Either::Right);
-            }
-        };
-        match result {
-            Ok(response) => {
-                let (mut parts, body) = response.into_parts();
-                remove_hop_by_hop(&mut parts.headers);
-                remove_cors(&mut parts.headers);
-                Response::from_parts(parts, Either::Left(body))
-            }
-            Err(error @ SendError::ConnectTimeout) => {
-                tracing::warn!(%error, ?timeout, "the upstream did not accept the connection in time");
-                gateway_timeout().map(Either::Right)
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the upstream failed");
-                bad_gateway("the upstream refused the connection or failed mid-request")
-                    .map(Either::Right)
-            }
+        ProxyFuture {
+            state: ProxyState::Sending {
+                sending,
+                deadline,
+                timeout,
+            },
         }
     }
 
@@ -189,6 +177,108 @@ impl Inner {
             PathAndQuery::try_from(format!("{}{path_and_query}", self.path_prefix)).ok()?
         };
         Some(Uri::from(path_and_query))
+    }
+}
+
+pin_project! {
+    /// The future of [`Proxy`]: the upstream's answer, or 502/504.
+    pub(super) struct ProxyFuture {
+        #[pin]
+        state: ProxyState,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum ProxyState {
+        /// Answered without the upstream.
+        Answered { response: Option<Response<Body>> },
+        /// Handed to a connection: the answer, unless the head deadline passes first.
+        Sending {
+            sending: Sending,
+            #[pin]
+            deadline: HeadDeadline,
+            timeout: Duration,
+        },
+    }
+}
+
+pin_project! {
+    /// When the wait for the response head ends.
+    #[project = DeadlineProj]
+    enum HeadDeadline {
+        /// A bodiless request went whole with its head: the wait runs from the start.
+        Now { #[pin] sleep: tokio::time::Sleep },
+        /// From the moment the body has been sent whole.
+        AfterBody { future: Pin<Box<dyn Future<Output = ()> + Send>> },
+    }
+}
+
+impl ProxyFuture {
+    fn answered(response: Response<Body>) -> Self {
+        Self {
+            state: ProxyState::Answered {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl Future for ProxyFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response.map(Either::Right))),
+                // Polled after its answer: a caller's mistake, never a panic.
+                None => Poll::Pending,
+            },
+            StateProj::Sending {
+                sending,
+                deadline,
+                timeout,
+            } => {
+                // The answer first: one that is there wins over a deadline that has passed.
+                if let Poll::Ready(result) = Pin::new(sending).poll(cx) {
+                    return Poll::Ready(Ok(answer(result, *timeout)));
+                }
+                let passed = match deadline.project() {
+                    DeadlineProj::Now { sleep } => sleep.poll(cx).is_ready(),
+                    DeadlineProj::AfterBody { future } => future.as_mut().poll(cx).is_ready(),
+                };
+                if passed {
+                    tracing::warn!(timeout = ?*timeout, "the upstream sent no response head in time");
+                    return Poll::Ready(Ok(gateway_timeout().map(Either::Right)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The response to the client: the upstream's, without its hop-by-hop and CORS headers, or
+/// 502/504 for what went wrong.
+fn answer(
+    result: Result<Response<PooledBody>, SendError>,
+    timeout: Duration,
+) -> Response<ProxyBody> {
+    match result {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            remove_cors(&mut parts.headers);
+            Response::from_parts(parts, Either::Left(body))
+        }
+        Err(error @ SendError::ConnectTimeout) => {
+            tracing::warn!(%error, ?timeout, "the upstream did not accept the connection in time");
+            gateway_timeout().map(Either::Right)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the upstream failed");
+            bad_gateway("the upstream refused the connection or failed mid-request")
+                .map(Either::Right)
+        }
     }
 }
 
