@@ -7,9 +7,9 @@
 //! Why not hyper's own header-read timeout and hyper-util's auto-detecting and graceful
 //! wrappers: the timeout arms a timer for every request (a boxed sleep, registered in the timer
 //! wheel and removed again), the auto server reads every byte through a rewind buffer, and the
-//! graceful wrapper re-registers its waiter on every wake-up; together some 5 % of a forwarded
-//! request's cost. Here a request costs two atomic counts and one clock read, and the one
-//! timer of a connection fires only every [`IDLE_LIMIT`].
+//! graceful wrapper re-registers its waiter on every wake-up (measured together: 2.5 % of the
+//! proxy's throughput). Here a request costs a few atomic operations and one clock read, and
+//! the one timer of a connection fires only every [`IDLE_LIMIT`].
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
@@ -37,7 +37,7 @@ use super::routes::{App, AppBody, AppFuture};
 /// connecting, sending a request head, or idle between requests. hyper's header-read timeout
 /// had the same default and the same reach (it ran from the end of one exchange to the end of
 /// the next head).
-pub(super) const IDLE_LIMIT: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// What an HTTP/2 connection with prior knowledge starts with (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -213,8 +213,7 @@ impl Stop {
 
     /// Completes once the stop has begun.
     async fn stopping(&self) {
-        let notified = pin!(self.notify.notified());
-        let mut notified = notified;
+        let mut notified = pin!(self.notify.notified());
         notified.as_mut().enable();
         if self.is_stopping() {
             return;
