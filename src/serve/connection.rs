@@ -39,6 +39,9 @@ use super::routes::{App, AppBody, AppFuture};
 /// the next head).
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long a connection past the idle limit has to close gracefully before it is cut.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
+
 /// What an HTTP/2 connection with prior knowledge starts with (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -168,6 +171,7 @@ where
     let mut watchdog = pin!(tokio::time::sleep(activity.limit));
     let mut registered = false;
     let mut draining = false;
+    let mut idle_closing = false;
     poll_fn(move |cx| {
         if !draining {
             // Registered once: the waker of a task stays the same, so later wake-ups need no
@@ -182,12 +186,33 @@ where
             }
         }
         while watchdog.as_mut().poll(cx).is_ready() {
-            match activity.next_check(Instant::now()) {
+            let now = Instant::now();
+            match activity.next_check(now) {
                 Some(at) => watchdog.as_mut().reset(at),
+                // Past the limit: a graceful close first (HTTP/2's GOAWAY, so that the client
+                // opens no stream on a connection about to go; an idle HTTP/1 connection just
+                // closes), then, if it is still open after the grace, a hard one (a head still
+                // coming in slowly).
+                None if !idle_closing => {
+                    idle_closing = true;
+                    if !draining {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    watchdog
+                        .as_mut()
+                        .reset(now + activity.limit.min(IDLE_GRACE));
+                }
                 None => return Poll::Ready(Ok(Ended::Idle)),
             }
         }
-        conn.as_mut().poll(cx).map_ok(|()| Ended::Closed)
+        conn.as_mut().poll(cx).map_ok(|()| {
+            if idle_closing {
+                Ended::Idle
+            } else {
+                Ended::Closed
+            }
+        })
     })
     .await
 }
@@ -512,7 +537,7 @@ secret = "a-shared-secret-for-the-connection-tests"
         let (addr, _stop) = start(LOCAL, LIMIT).await;
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let mut last_answer = std::time::Instant::now();
-        for _ in 0..3 {
+        for _ in 0..4 {
             // Requests closer together than the limit, for longer than it: the connection stays.
             stream
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -524,10 +549,16 @@ secret = "a-shared-secret-for-the-connection-tests"
             assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
             assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
             last_answer = std::time::Instant::now();
-            tokio::time::sleep(LIMIT / 2).await;
+            tokio::time::sleep(LIMIT / 3).await;
         }
         assert!(read_until_closed(&mut stream).await.is_empty());
-        assert!(last_answer.elapsed() >= LIMIT, "closed before the limit");
+        // The server counts from the end of its answer (a little before the client read it,
+        // in whole milliseconds): closed about a limit after it, not at once.
+        assert!(
+            last_answer.elapsed() >= LIMIT * 3 / 4,
+            "closed {:?} after the last answer",
+            last_answer.elapsed()
+        );
     }
 
     /// An upstream that answers after 3 limits, with a body sent one byte per limit, then closes.
@@ -610,12 +641,39 @@ secret = "a-shared-secret-for-the-connection-tests"
         let response = sender.send_request(request).await.unwrap();
         assert_eq!(response.status(), 200);
         drop(response);
-        // No stream open: the server closes the connection, which ends the client's.
-        tokio::time::timeout(Duration::from_secs(10), connection)
+        // No stream open: the server says GOAWAY and closes, which ends the client's
+        // connection cleanly (a connection cut without GOAWAY ends it with an error).
+        let ended = tokio::time::timeout(Duration::from_secs(10), connection)
             .await
             .expect("closed by the server")
+            .unwrap();
+        assert!(ended.is_ok(), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn an_h2c_stream_longer_than_the_limit_is_never_cut() {
+        let upstream = slow_upstream().await;
+        let toml = format!(
+            "{LOCAL}\n[upstream]\nurl = \"http://{upstream}\"\npublic_paths = [\"/slow\"]\n"
+        );
+        let (addr, _stop) = start(&toml, LIMIT).await;
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = hyper::Request::get(format!("http://{addr}/slow"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        // The head after 3 limits, the body over 3 more: the stream keeps the connection busy.
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
             .unwrap()
-            .ok();
+            .to_bytes();
+        assert_eq!(&body[..], b"abc");
     }
 
     #[tokio::test]
