@@ -1035,3 +1035,144 @@ async fn serve_refuses_a_bad_upstream_url_or_preset_before_listening_without_the
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("issuers[0].preset"), "{stderr}");
 }
+
+/// An HTTPS upstream (`tests/support/tls_upstream.py`): its own certificate authority, in
+/// `dir/ca.pem`, and a certificate for `localhost` and `127.0.0.1`; killed on drop.
+struct TlsUpstream {
+    port: u16,
+    dir: std::path::PathBuf,
+    _child: tokio::process::Child,
+}
+
+impl TlsUpstream {
+    async fn start() -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let dir = std::env::temp_dir().join(format!(
+            "jwt-guard-tls-upstream-{}-{}",
+            std::process::id(),
+            now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = tokio::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/tls_upstream.py"
+            ))
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 (scripts/test installs it with `cryptography`)");
+        let mut line = String::new();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            stdout.read_line(&mut line),
+        )
+        .await
+        .expect("the TLS upstream's port in time")
+        .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the TLS upstream printed {line:?}, not a port"));
+        Self {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    fn ca(&self) -> String {
+        self.dir.join("ca.pem").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TlsUpstream {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An `https://` upstream: verified against the trusted roots (here `SSL_CERT_FILE` holding the
+/// test authority), reached by name and by IP address, with the path prefix, identity and
+/// forwarding headers, a body, and the connection reused; an upstream whose certificate no
+/// trusted root signed is 502, and never gets the request.
+#[tokio::test]
+async fn an_https_upstream_is_verified_and_gets_what_an_http_one_gets() {
+    let upstream = TlsUpstream::start().await;
+    let client = client();
+    let token = token().subject("tls-user").sign();
+    let auth = bearer(&token);
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("https://{host}:{}/api", upstream.port);
+        let serve = Serve::start(
+            &proxy_config(&url, ""),
+            &[("RUST_LOG", "warn"), ("SSL_CERT_FILE", &upstream.ca())],
+        )
+        .await;
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let answer = get(
+                &client,
+                &serve.url("/orders?page=2"),
+                &[("authorization", &auth), ("origin", ORIGIN)],
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{host}: {:?}", answer.body);
+            assert_eq!(answer.header("access-control-allow-origin"), Some(ORIGIN));
+            let seen = answer.json();
+            assert_eq!(seen["method"], "GET");
+            assert_eq!(seen["path"], "/api/orders?page=2");
+            let headers = &seen["headers"];
+            assert_eq!(headers["host"], format!("{host}:{}", upstream.port));
+            assert_eq!(headers["x-auth-sub"], "tls-user");
+            assert_eq!(headers["x-auth-issuer"], "partner");
+            assert_eq!(headers["x-forwarded-proto"], "http");
+            assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+            peers.push(seen["peer_port"].clone());
+        }
+        assert_eq!(peers[0], peers[1], "{host}: the TLS connection is reused");
+        // A body in chunks, and one of a declared length: each arrives as sent.
+        for (method, length) in [("POST", None), ("PUT", Some("8"))] {
+            let mut headers = vec![
+                ("authorization", auth.as_str()),
+                ("content-type", "text/plain"),
+            ];
+            if let Some(length) = length {
+                headers.push(("content-length", length));
+            }
+            let answer = send(
+                &client,
+                method,
+                &serve.url("/items"),
+                &headers,
+                AnyBody::Full(Some("over tls".into())),
+            )
+            .await;
+            assert_eq!(answer.status, 200);
+            let seen = answer.json();
+            assert_eq!(seen["method"], method);
+            assert_eq!(seen["body"], "over tls", "{seen:?}");
+            match length {
+                Some(length) => assert_eq!(seen["headers"]["content-length"], length),
+                None => assert_eq!(seen["headers"]["transfer-encoding"], "chunked"),
+            }
+        }
+        // A refusal never reaches the upstream, over TLS either.
+        let refused = get(&client, &serve.url("/orders"), &[]).await;
+        assert_eq!(refused.status, 401);
+        serve.stop().await;
+    }
+
+    // The system's roots only: nothing trusts the test authority, so no request goes out.
+    let serve = Serve::start(
+        &proxy_config(&format!("https://localhost:{}", upstream.port), ""),
+        &[],
+    )
+    .await;
+    let answer = get(&client, &serve.url("/orders"), &[("authorization", &auth)]).await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.json()["error"], "bad_gateway");
+    serve.stop().await;
+}
