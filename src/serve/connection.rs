@@ -47,12 +47,29 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The accepted connections of one server: how each is served, and the stop they share.
 pub(super) struct Connections {
-    http1: hyper::server::conn::http1::Builder,
-    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
-    /// For a connection whose first bytes may still be the start of HTTP/2's preface.
-    auto: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    servers: Arc<Servers>,
     stop: Arc<Stop>,
     idle_limit: Duration,
+}
+
+/// hyper's servers, configured once and shared by every connection.
+struct Servers {
+    http1: hyper::server::conn::http1::Builder,
+    /// For h2c, and for a connection whose first bytes may still be the start of HTTP/2's
+    /// preface: it reads on until it knows (HTTP/1 then gets the same settings as above).
+    auto: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+}
+
+/// The HTTP/1 settings, on hyper's builder and on the auto server's alike: keep-alive, header
+/// case kept as received, no per-request header-read timer (the idle limit does its work).
+macro_rules! http1_settings {
+    ($builder:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .preserve_header_case(true)
+            .keep_alive(true)
+    };
 }
 
 impl Connections {
@@ -64,24 +81,12 @@ impl Connections {
     /// As [`new`](Self::new), with another idle limit (tests).
     pub(super) fn with_idle_limit(idle_limit: Duration) -> Self {
         let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .preserve_header_case(true)
-            .keep_alive(true);
-        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        http2.timer(TokioTimer::new());
+        http1_settings!(http1);
         let mut auto = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        auto.http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .preserve_header_case(true)
-            .keep_alive(true);
+        http1_settings!(auto.http1());
         auto.http2().timer(TokioTimer::new());
         Self {
-            http1,
-            http2,
-            auto,
+            servers: Arc::new(Servers { http1, auto }),
             stop: Arc::new(Stop::default()),
             idle_limit,
         }
@@ -90,7 +95,7 @@ impl Connections {
     /// Serves `stream` in a task of its own, calling `app`.
     pub(super) fn spawn(&self, stream: TcpStream, peer: SocketAddr, app: App) {
         let open = Open::new(&self.stop);
-        let (http1, http2, auto) = (self.http1.clone(), self.http2.clone(), self.auto.clone());
+        let servers = Arc::clone(&self.servers);
         let idle_limit = self.idle_limit;
         tokio::spawn(async move {
             let stop = &open.0;
@@ -118,16 +123,12 @@ impl Connections {
                 activity: Arc::clone(&activity),
             };
             let io = TokioIo::new(stream);
-            let served = if first == H2_PREFACE {
-                drive(http2.serve_connection(io, service), stop, &activity)
-                    .await
-                    .map_err(Into::into)
-            } else if H2_PREFACE.starts_with(first) {
-                // `P`, `PR`, ...: HTTP/2's preface, or an HTTP/1 `POST`, `PUT`, `PATCH`
-                // split across packets; the auto-detecting server reads on until it knows.
-                drive(auto.serve_connection(io, service), stop, &activity).await
+            let served = if H2_PREFACE.starts_with(first) {
+                // HTTP/2's preface, or its start (`P`, `PR`, ...: it may also be an HTTP/1
+                // `POST`, `PUT` or `PATCH` split across packets): the auto-detecting server.
+                drive(servers.auto.serve_connection(io, service), stop, &activity).await
             } else {
-                drive(http1.serve_connection(io, service), stop, &activity)
+                drive(servers.http1.serve_connection(io, service), stop, &activity)
                     .await
                     .map_err(Into::into)
             };
